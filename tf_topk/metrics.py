@@ -178,7 +178,8 @@ def _check_label_range(labels, has_label, num_classes):
             )
         return in_range
     if not _in_xla_context():
-        first_bad = tf.gather(labels, tf.argmax(tf.cast(bad, tf.int32)))
+        # Empty on a replica that got no rows of a small batch.
+        first_bad = tf.boolean_mask(labels, bad)[:1]
         tf.debugging.Assert(
             ~tf.reduce_any(bad),
             [

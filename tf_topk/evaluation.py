@@ -1,0 +1,447 @@
+"""The evaluation loop: one pass of a model over a dataset, exact top-k counts.
+
+`evaluate` is the only loop in tf_topk: the command line, the Python API and
+the Keras callback all call it. It pads the last batch to a full, static
+shape and masks the padding with sample weight 0, runs under any
+`tf.distribute` strategy (counts are summed across replicas and workers),
+averages multi-crop predictions per image, and checks that it saw exactly
+the number of examples expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from tf_topk import metrics
+
+_PROGRESS = ("auto", "bar", "log", "none")
+# Two-sided 95% normal quantile, for the Wilson score interval.
+_Z95 = 1.959963984540054
+
+
+def wilson_interval(
+    correct: float, total: float, z: float = _Z95
+) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95% by default).
+
+    Unlike the normal approximation it stays inside [0, 1] and behaves at
+    0 and 100% accuracy, which small evaluation sets reach.
+    """
+    if total <= 0:
+        return (math.nan, math.nan)
+    p = correct / total
+    z2 = z * z
+    denominator = 1.0 + z2 / total
+    center = (p + z2 / (2.0 * total)) / denominator
+    half = (
+        z
+        * math.sqrt(p * (1.0 - p) / total + z2 / (4.0 * total * total))
+        / denominator
+    )
+    return (max(0.0, center - half), min(1.0, center + half))
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """What one evaluation measured. `to_dict()` gives the results.json keys.
+
+    Attributes:
+        ks: the k values, ascending.
+        num_examples: examples the loop saw (padding excluded).
+        num_scored: examples in the accuracy denominators (differs from
+            num_examples only for multi-label sets with unlabeled examples).
+        correct: exact correct count per k.
+        ties: per k, examples whose outcome a tie at the k-th place decided.
+        nonfinite: examples whose predictions held NaN or Inf (counted
+            wrong).
+        unlabeled: multi-label examples with no true label (left out).
+        per_class_correct: top-1 correct count per true class (None for
+            multi-label sets).
+        per_class_count: examples per true class (None for multi-label).
+        wall_time_s: seconds for the whole loop.
+        images_per_s: throughput after the first (warm-up) batch.
+        input_time_s: seconds spent waiting for the input pipeline.
+        model_time_s: seconds spent in the model and metric step.
+        ties_rule: "inclusive" or "exclusive".
+        metadata: what was evaluated (model, data, preprocessing, versions);
+            filled in by the caller, written into results.json as is.
+    """
+
+    ks: tuple[int, ...]
+    num_examples: int
+    num_scored: int
+    correct: Mapping[int, int]
+    ties: Mapping[int, int]
+    nonfinite: int
+    unlabeled: int
+    per_class_correct: tuple[int, ...] | None
+    per_class_count: tuple[int, ...] | None
+    wall_time_s: float
+    images_per_s: float
+    input_time_s: float
+    model_time_s: float
+    ties_rule: str = "inclusive"
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def accuracy(self, k: int) -> float:
+        """Fraction of scored examples whose class is in the top k."""
+        if k not in self.correct:
+            raise ValueError(
+                f"Argument `k` must be one of the evaluated ks {list(self.ks)}."
+                f" Received: k={k}"
+            )
+        if self.num_scored == 0:
+            return math.nan
+        return self.correct[k] / self.num_scored
+
+    def interval(self, k: int) -> tuple[float, float]:
+        """95% Wilson interval of the top-k accuracy."""
+        self.accuracy(k)
+        return wilson_interval(self.correct[k], self.num_scored)
+
+    @property
+    def per_class_top1(self) -> tuple[float, ...] | None:
+        """Top-1 accuracy per true class; NaN for a class with no example."""
+        if self.per_class_count is None:
+            return None
+        return tuple(
+            c / n if n else math.nan
+            for c, n in zip(self.per_class_correct, self.per_class_count)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results.json record (without the per-class table)."""
+        record: dict[str, Any] = {"num_examples": self.num_examples}
+        for k in self.ks:
+            record[f"top{k}"] = self.accuracy(k)
+            record[f"top{k}_correct"] = self.correct[k]
+        record["num_scored"] = self.num_scored
+        for k in self.ks:
+            record[f"top{k}_error"] = 1.0 - self.accuracy(k)
+            record[f"top{k}_interval95"] = list(self.interval(k))
+        record["ties"] = {f"top{k}": self.ties[k] for k in self.ks}
+        record["ties_rule"] = self.ties_rule
+        record["nonfinite"] = self.nonfinite
+        record["unlabeled"] = self.unlabeled
+        record["wall_time_s"] = self.wall_time_s
+        record["throughput"] = {
+            "images_per_s": self.images_per_s,
+            "input_time_s": self.input_time_s,
+            "model_time_s": self.model_time_s,
+        }
+        record.update(self.metadata)
+        return record
+
+    def summary(self) -> str:
+        """One line: 'top1=0.7032 [0.69, 0.71] top5=... (n=50000)'."""
+        parts = []
+        for k in self.ks:
+            low, high = self.interval(k)
+            parts.append(
+                f"top{k}={self.accuracy(k):.4f} [{low:.4f}, {high:.4f}]"
+            )
+        return " ".join(parts) + f" (n={self.num_scored})"
+
+
+def _element_parts(element):
+    if not isinstance(element, tuple) or len(element) not in (2, 3):
+        raise ValueError(
+            "Argument `dataset` must yield (images, labels) or (images, "
+            "labels, sample_weights) batches. Received: element_spec="
+            f"{element}"
+        )
+    return element
+
+
+def _leading_dim(spec) -> int | None:
+    return tf.nest.flatten(spec)[0].shape[0]
+
+
+def _infer_batch_size(dataset: tf.data.Dataset) -> int:
+    static = _leading_dim(dataset.element_spec[1])
+    if static is not None:
+        return int(static)
+    for element in dataset.take(1):
+        return int(tf.shape(element[1])[0])
+    raise ValueError(
+        "Argument `dataset` is empty: there is nothing to evaluate. Check "
+        "the data path and split."
+    )
+
+
+def _pad_to_batch(dataset: tf.data.Dataset, batch_size: int):
+    """Pads every batch to `batch_size` rows, padding weighted 0."""
+
+    def pad(images, labels, weights=None):
+        rows = tf.shape(labels)[0]
+        tf.debugging.assert_less_equal(
+            rows,
+            batch_size,
+            message=f"A batch is larger than batch_size={batch_size}.",
+        )
+        if weights is None:
+            weights = tf.ones([rows], tf.float32)
+        missing = batch_size - rows
+
+        def pad_one(x):
+            paddings = [[0, missing]] + [[0, 0]] * (x.shape.rank - 1)
+            x = tf.pad(x, paddings)
+            return tf.ensure_shape(x, [batch_size] + x.shape[1:].as_list())
+
+        return (
+            tf.nest.map_structure(pad_one, images),
+            pad_one(labels),
+            pad_one(tf.cast(weights, tf.float32)),
+        )
+
+    return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _predict(model, images, num_classes):
+    """Model outputs as float32 [B, C]; multi-crop outputs averaged."""
+    flat = tf.nest.flatten(images)
+    crops = flat[0].shape.rank == 5
+    if crops:
+        num_crops = tf.shape(flat[0])[1]
+        flat = [
+            tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)) for x in flat
+        ]
+    inputs = flat[0] if len(flat) == 1 else flat
+    outputs = tf.cast(model(inputs, training=False), tf.float32)
+    if crops:
+        outputs = tf.reduce_mean(
+            tf.reshape(outputs, [-1, num_crops, num_classes]), axis=1
+        )
+    return outputs
+
+
+def _num_classes(model) -> int:
+    shape = getattr(model, "output_shape", None)
+    if shape is None or not isinstance(shape[-1], int):
+        raise ValueError(
+            "Argument `model` must have a static number of output classes "
+            f"(output_shape[-1]). Received: output_shape={shape}"
+        )
+    return int(shape[-1])
+
+
+def _use_progress_bar(progress: str) -> bool:
+    if progress not in _PROGRESS:
+        raise ValueError(
+            f"Argument `progress` must be one of {list(_PROGRESS)}. "
+            f"Received: progress={progress!r}"
+        )
+    if progress == "auto":
+        return sys.stdout.isatty()
+    return progress == "bar"
+
+
+def evaluate(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    *,
+    ks: Sequence[int] = (1, 5),
+    strategy: tf.distribute.Strategy | None = None,
+    expected_num_examples: int | None = None,
+    batch_size: int | None = None,
+    ties: str = "inclusive",
+    jit_compile: bool = False,
+    progress: str = "auto",
+    log_every_n_examples: int = 12800,
+    metadata: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Evaluates `model` on every example of `dataset`, exactly once.
+
+    >>> from tf_topk import testing
+    >>> model = testing.oracle_model(5)
+    >>> import numpy as np
+    >>> images = np.stack([testing.constant_image(c, 5) for c in range(5)])
+    >>> data = tf.data.Dataset.from_tensor_slices((images, [0, 1, 2, 0, 0]))
+    >>> result = evaluate(model, data.batch(2), ks=(1, 5), progress="none")
+    >>> result.correct[1], result.num_examples
+    (3, 5)
+
+    Args:
+        model: maps an image batch (or a list of image batches, one per
+            ensemble member) to [B, C] class scores; with multi-crop
+            batches [B, N, H, W, 3] the N outputs are averaged per image.
+        dataset: batches of (images, labels) or (images, labels, weights),
+            labels as class indices [B] or multi-hot [B, C] (multi-label).
+        ks: the k values, each at most C.
+        strategy: a `tf.distribute` strategy to run under; default: the
+            current one (none).
+        expected_num_examples: the number of examples the dataset must
+            yield; a different count raises.
+        batch_size: the (global) batch size of `dataset`; inferred from its
+            first batch when None. Every batch is padded to it.
+        ties: "inclusive" (tf.math.in_top_k) or "exclusive"; see
+            `tf_topk.metrics`.
+        jit_compile: compile the step with XLA.
+        progress: "auto" (a bar on a terminal, log lines otherwise), "bar",
+            "log" or "none".
+        log_every_n_examples: interval of the progress log lines.
+        metadata: copied into the result (and results.json).
+
+    Returns:
+        An `EvalResult`.
+
+    Raises:
+        ValueError: bad arguments, an empty dataset, or an example count that
+            differs from `expected_num_examples`.
+    """
+    ks = metrics._validate_ks(ks)
+    metrics._validate_ties(ties)
+    if not isinstance(dataset, tf.data.Dataset):
+        raise TypeError(
+            "Argument `dataset` must be a tf.data.Dataset of batches. "
+            f"Received: {type(dataset).__name__}"
+        )
+    spec = _element_parts(dataset.element_spec)
+    use_bar = _use_progress_bar(progress)
+    num_classes = _num_classes(model)
+    metrics._check_k_fits(ks, num_classes)
+    multi_label = spec[1].shape.rank == 2 and spec[1].shape[-1] != 1
+    if batch_size is None:
+        batch_size = _infer_batch_size(dataset)
+    strategy = strategy or tf.distribute.get_strategy()
+
+    with strategy.scope():
+        topk = metrics.TopKAccuracies(
+            ks, multi_label=multi_label, ties=ties, name="eval_top_k"
+        )
+        per_class = (
+            None
+            if multi_label
+            else metrics.PerClassTopKAccuracy(num_classes, 1, ties=ties)
+        )
+
+    padded = _pad_to_batch(dataset, batch_size)
+    if not _is_default(strategy):
+        options = tf.data.Options()
+        # Shard by example, not by file: there may be fewer files than
+        # workers, and every example must be seen exactly once.
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        padded = strategy.experimental_distribute_dataset(
+            padded.with_options(options)
+        )
+
+    def replica_step(images, labels, weights):
+        outputs = _predict(model, images, num_classes)
+        topk.update_state(labels, outputs, weights)
+        if per_class is not None:
+            per_class.update_state(labels, outputs, weights)
+        return tf.reduce_sum(weights)
+
+    @tf.function(jit_compile=jit_compile)
+    def step(images, labels, weights):
+        seen = strategy.run(replica_step, args=(images, labels, weights))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
+
+    num_batches = None
+    if expected_num_examples is not None:
+        num_batches = -(-expected_num_examples // batch_size)
+    bar = (
+        keras.utils.Progbar(
+            num_batches, stateful_metrics=[f"top{k}" for k in ks]
+        )
+        if use_bar
+        else None
+    )
+    seen = 0
+    next_log = log_every_n_examples
+    input_time = model_time = first_step_time = 0.0
+    first_step_examples = 0
+    start = time.perf_counter()
+    iterator = iter(padded)
+    batch_index = 0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            images, labels, weights = next(iterator)
+        except StopIteration:
+            break
+        t1 = time.perf_counter()
+        step_seen = int(round(float(step(images, labels, weights))))
+        t2 = time.perf_counter()
+        input_time += t1 - t0
+        model_time += t2 - t1
+        seen += step_seen
+        if batch_index == 0:
+            first_step_time, first_step_examples = t2 - t0, step_seen
+        batch_index += 1
+        if bar is not None:
+            bar.update(batch_index, values=_running(topk))
+        elif progress != "none" and seen >= next_log:
+            running = " ".join(f"{k}={v:.4f}" for k, v in _running(topk))
+            logging.info("Processed %d images. %s", seen, running)
+            next_log += log_every_n_examples
+    wall_time = time.perf_counter() - start
+
+    if seen == 0:
+        raise ValueError(
+            "Argument `dataset` is empty: there is nothing to evaluate. "
+            "Check the data path and split."
+        )
+    if expected_num_examples is not None and seen != expected_num_examples:
+        raise ValueError(
+            f"The evaluation saw {seen} examples but "
+            f"expected_num_examples={expected_num_examples}: examples were "
+            "dropped or duplicated (drop_remainder, repeat(), a filter, or a "
+            "wrong count). Refusing to report a number over the wrong set."
+        )
+    counts = topk.counts()
+    if counts.invalid_labels:
+        raise ValueError(
+            f"{int(counts.invalid_labels)} examples had labels outside "
+            f"[0, {num_classes}). Check the label offset and the model's "
+            "number of classes."
+        )
+    warm_time = wall_time - first_step_time
+    warm_examples = seen - first_step_examples
+    images_per_s = (
+        warm_examples / warm_time
+        if warm_examples > 0 and warm_time > 0
+        else seen / wall_time
+    )
+    per_class_correct = per_class_count = None
+    if per_class is not None:
+        correct_arr, count_arr = per_class.counts()
+        per_class_correct = tuple(int(round(x)) for x in correct_arr)
+        per_class_count = tuple(int(round(x)) for x in count_arr)
+    return EvalResult(
+        ks=ks,
+        num_examples=seen,
+        num_scored=int(round(counts.num_examples)),
+        correct={k: int(round(c)) for k, c in zip(ks, counts.correct)},
+        ties={k: int(round(t)) for k, t in zip(ks, counts.ties)},
+        nonfinite=int(round(counts.nonfinite)),
+        unlabeled=int(round(counts.unlabeled)),
+        per_class_correct=per_class_correct,
+        per_class_count=per_class_count,
+        wall_time_s=wall_time,
+        images_per_s=images_per_s,
+        input_time_s=input_time,
+        model_time_s=model_time,
+        ties_rule=ties,
+        metadata=dict(metadata or {}),
+    )
+
+
+def _is_default(strategy: tf.distribute.Strategy) -> bool:
+    # The no-op strategy in force outside any `strategy.scope()`.
+    return type(strategy).__name__ == "_DefaultDistributionStrategy"
+
+
+def _running(topk: metrics.TopKAccuracies) -> list[tuple[str, float]]:
+    return [(name, float(value)) for name, value in topk.result().items()]
