@@ -1,0 +1,94 @@
+"""Likely causes of a top-1 far below the published figure.
+
+The usual culprits are a label offset (1-based labels, a 1001-class model),
+the wrong preprocess_input mode, and a different resize / crop. The offset
+ones are checked on the first batches: if shifting every label by one
+explains the predictions far better, the labels are off by one.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tf_topk import evaluation
+
+
+def label_shift_accuracy(
+    model, dataset: tf.data.Dataset, *, num_batches: int = 4
+) -> dict[int, float]:
+    """Top-1 on the first batches with every label shifted by -1, 0 and +1.
+
+    Returns:
+        {shift: accuracy}; an example whose shifted label leaves the class
+        range counts as wrong.
+    """
+    num_classes = int(model.output_shape[-1])
+    correct = {-1: 0, 0: 0, 1: 0}
+    total = 0
+    for images, labels, *_ in dataset.take(num_batches):
+        if labels.shape.rank != 1:
+            return {}
+        predicted = tf.argmax(
+            evaluation._predict(model, images, num_classes),
+            axis=1,
+            output_type=tf.int32,
+        )
+        labels = tf.cast(labels, tf.int32)
+        for shift in correct:
+            hits = tf.equal(predicted, labels + shift)
+            correct[shift] += int(tf.reduce_sum(tf.cast(hits, tf.int32)))
+        total += int(labels.shape[0])
+    if not total:
+        return {}
+    return {shift: n / total for shift, n in correct.items()}
+
+
+def shortfall_causes(
+    model,
+    dataset: tf.data.Dataset,
+    *,
+    shortfall: float,
+    num_outputs: int,
+    num_classes: int,
+    num_batches: int = 4,
+) -> list[str]:
+    """Human-readable likely causes, the checked ones first."""
+    causes = []
+    shifted = label_shift_accuracy(model, dataset, num_batches=num_batches)
+    if shifted:
+        base = shifted[0]
+        for shift in (-1, 1):
+            if shifted[shift] > max(0.2, 2 * base):
+                fix = (
+                    "raise config.data.label_offset by 1 (1-based labels)"
+                    if shift == -1
+                    else "lower config.data.label_offset by 1, or set "
+                    "config.model.has_background_class=True for a "
+                    "1001-class model"
+                )
+                causes.append(
+                    f"CHECKED: labels look shifted by {-shift:+d}: top-1 on "
+                    f"the first batches is {base:.1%} as given but "
+                    f"{shifted[shift]:.1%} with every label {shift:+d}; "
+                    f"{fix}."
+                )
+    if num_outputs != num_classes:
+        causes.append(
+            f"the model has {num_outputs} outputs but the data "
+            f"{num_classes} classes (1001 = a background class at index 0: "
+            "set config.model.has_background_class=True)."
+        )
+    causes.append(
+        "preprocess_input mode: check config.model.preprocess_mode against "
+        "the model family (tf / caffe / torch / none)."
+    )
+    causes.append(
+        "resize and crop: the reference figures use a specific "
+        "config.preprocess.interpolation, crop_fraction and crop_mode; "
+        "differences cost 1-3 points."
+    )
+    causes.append(
+        f"top-1 is {shortfall:.1%} below the published figure; small "
+        "evaluation sets also vary by several points (see the 95% interval)."
+    )
+    return causes
