@@ -1,0 +1,31 @@
+r"""ImageNet-A: 7,500 natural adversarial images of 200 ImageNet classes.
+
+Scored on the 200 classes only: the other logits are masked
+(class_subset=labels_in_data, found by one pass over the labels). tfds
+downloads it itself. Expect very low numbers for Keras Applications, e.g.
+resnet50 near 0-2% top-1 (Hendrycks et al. 2021).
+
+  tf-topk --config=configs/imagenet_a.py:resnet50 --workdir=/tmp/imagenet_a
+
+Presets are those of configs/imagenet.py (any registry model, "+" joins an
+ensemble); every field can be overridden as there.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _base  # noqa: E402
+
+
+def get_config(arg=None):
+    config = _base.imagenet_module().get_config(arg)
+    config.data.source = "tfds"
+    config.data.name = "imagenet_a"
+    config.data.split = "test"
+    # Published ILSVRC2012 figures do not apply to this set.
+    config.eval.shortfall_tolerance = 1.0
+    sections = config.members.values() if config.members else [config.model]
+    for section in sections:
+        section.class_subset = "labels_in_data"
+    return config
