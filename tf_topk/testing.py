@@ -9,6 +9,8 @@ exactly n images must report exactly n correct, whatever the preprocessing.
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 
@@ -115,3 +117,254 @@ def oracle_labels(
         offset = rng.integers(1, num_classes)
         labels[i] = (predicted[i] + offset) % num_classes
     return labels
+
+
+def _encode(image: np.ndarray, fmt: str) -> bytes:
+    import tensorflow as tf
+
+    if fmt == "jpeg":
+        return tf.io.encode_jpeg(image, quality=95).numpy()
+    if fmt == "png":
+        return tf.io.encode_png(image).numpy()
+    raise ValueError(
+        f"Argument `fmt` must be one of ['jpeg', 'png']. Received: fmt={fmt!r}"
+    )
+
+
+def _write(path: str, data: bytes) -> str:
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def encoded_image(
+    class_index: int,
+    num_classes: int,
+    *,
+    fmt: str = "jpeg",
+    height: int = 32,
+    width: int = 40,
+) -> bytes:
+    """JPEG or PNG bytes of `constant_image(class_index, num_classes)`."""
+    image = constant_image(class_index, num_classes, height=height, width=width)
+    return _encode(image, fmt)
+
+
+def _sizes(num: int, height: int, width: int, vary_size: bool):
+    """Image sizes; with vary_size, portrait and landscape alternate."""
+    for i in range(num):
+        if vary_size and i % 2:
+            yield width + i, height
+        else:
+            yield height + (i if vary_size else 0), width
+
+
+def write_image_files(
+    directory: str,
+    classes,
+    *,
+    num_classes: int,
+    fmt: str = "jpeg",
+    height: int = 32,
+    width: int = 40,
+    vary_size: bool = True,
+    name_format: str = "image_{:04d}.{ext}",
+) -> list[str]:
+    """Writes one constant image per entry of `classes`, painted as that class.
+
+    Args:
+        directory: an existing folder.
+        classes: the class each image paints (what the oracle predicts).
+        num_classes: number of classes of the oracle.
+        fmt: `"jpeg"` or `"png"`.
+        height: image height (varied per image when `vary_size`).
+        width: image width.
+        vary_size: give images different sizes and orientations.
+        name_format: file name, formatted with the 0-based position and
+            `ext`.
+
+    Returns:
+        The written paths, in the order of `classes`.
+    """
+    ext = "jpg" if fmt == "jpeg" else fmt
+    paths = []
+    sizes = _sizes(len(classes), height, width, vary_size)
+    for i, (c, (h, w)) in enumerate(zip(classes, sizes)):
+        path = os.path.join(directory, name_format.format(i, ext=ext))
+        paths.append(
+            _write(
+                path,
+                encoded_image(int(c), num_classes, fmt=fmt, height=h, width=w),
+            )
+        )
+    return paths
+
+
+def write_ilsvrc_files(
+    directory: str,
+    classes,
+    labels,
+    *,
+    num_classes: int,
+    numbers=None,
+    synsets: bool = False,
+    fmt: str = "jpeg",
+) -> tuple[list[str], str]:
+    """Writes `ILSVRC2012_val_%08d.JPEG` images and a line-per-image file.
+
+    Args:
+        directory: an existing folder; the images go in `directory/images`.
+        classes: the class each image paints.
+        labels: the label of each image (0-based class index).
+        num_classes: number of classes of the oracle.
+        numbers: the 1-based ILSVRC number of each image (default 1..n);
+            lines of other numbers get label 0.
+        synsets: write labels as the real ILSVRC2012 synset of each index
+            (`n01440764` for 0) instead of the index.
+        fmt: `"jpeg"` or `"png"` (the name keeps the .JPEG extension).
+
+    Returns:
+        (image paths in `classes` order, labels file path).
+    """
+    numbers = (
+        list(numbers)
+        if numbers is not None
+        else list(range(1, len(classes) + 1))
+    )
+    images = os.path.join(directory, "images")
+    os.makedirs(images, exist_ok=True)
+    paths = write_image_files(
+        images,
+        classes,
+        num_classes=num_classes,
+        fmt=fmt,
+        name_format="ILSVRC2012_val_{:08d}.JPEG",
+    )
+    renamed = []
+    for path, number in zip(paths, numbers):
+        target = os.path.join(images, f"ILSVRC2012_val_{number:08d}.JPEG")
+        os.replace(path, target + ".tmp")
+        renamed.append(target)
+    for target in renamed:
+        os.replace(target + ".tmp", target)
+    lines = ["0"] * max(numbers)
+    names = _imagenet_synsets() if synsets else None
+    for number, label in zip(numbers, labels):
+        lines[number - 1] = names[int(label)] if synsets else str(int(label))
+    labels_file = os.path.join(directory, "labels.txt")
+    _write(labels_file, ("\n".join(lines) + "\n").encode())
+    return renamed, labels_file
+
+
+def _imagenet_synsets() -> tuple[str, ...]:
+    from tf_topk import datasets
+
+    return datasets.imagenet_synsets()
+
+
+def write_class_folders(
+    directory: str,
+    classes,
+    labels,
+    *,
+    num_classes: int,
+    class_names=None,
+    fmt: str = "jpeg",
+) -> list[str]:
+    """Writes images into one subfolder per label.
+
+    Args:
+        directory: an existing folder.
+        classes: the class each image paints.
+        labels: the label (folder index) of each image.
+        num_classes: number of classes of the oracle.
+        class_names: folder name of each label index (default
+            `class_{:02d}`; pass real synsets to test synset mapping).
+        fmt: `"jpeg"` or `"png"`.
+
+    Returns:
+        Image paths in the order the `folder` source reads them.
+    """
+    if class_names is None:
+        class_names = [f"class_{i:02d}" for i in range(num_classes)]
+    for name in class_names:
+        os.makedirs(os.path.join(directory, name), exist_ok=True)
+    ext = "jpg" if fmt == "jpeg" else fmt
+    paths = []
+    sizes = _sizes(len(classes), 32, 40, True)
+    for i, (c, label, (h, w)) in enumerate(zip(classes, labels, sizes)):
+        path = os.path.join(
+            directory, class_names[int(label)], f"image_{i:04d}.{ext}"
+        )
+        _write(
+            path,
+            encoded_image(int(c), num_classes, fmt=fmt, height=h, width=w),
+        )
+        paths.append(path)
+    return sorted(paths)
+
+
+def write_tfrecords(
+    directory: str,
+    classes,
+    labels,
+    *,
+    num_classes: int,
+    num_shards: int = 3,
+    label_offset: int = 1,
+    image_key: str = "image/encoded",
+    label_key: str = "image/class/label",
+    fmt: str = "jpeg",
+) -> list[str]:
+    """Writes ImageNet-layout TFRecord shards of `tf.train.Example`.
+
+    Shard s holds a contiguous run of examples, so reading the shards in
+    sorted order gives the input order.
+
+    Args:
+        directory: an existing folder.
+        classes: the class each image paints.
+        labels: 0-based labels; stored as `label + label_offset`.
+        num_classes: number of classes of the oracle.
+        num_shards: number of `validation-%05d-of-%05d` files.
+        label_offset: added to stored labels (1 = the ImageNet convention).
+        image_key: feature holding the encoded image.
+        label_key: feature holding the int64 label.
+        fmt: `"jpeg"` or `"png"`.
+
+    Returns:
+        Shard paths in sorted order.
+    """
+    import tensorflow as tf
+
+    num = len(classes)
+    bounds = np.linspace(0, num, num_shards + 1).round().astype(int)
+    sizes = list(_sizes(num, 32, 40, True))
+    paths = []
+    for shard in range(num_shards):
+        path = os.path.join(
+            directory, f"validation-{shard:05d}-of-{num_shards:05d}"
+        )
+        with tf.io.TFRecordWriter(path) as writer:
+            for i in range(bounds[shard], bounds[shard + 1]):
+                h, w = sizes[i]
+                data = encoded_image(
+                    int(classes[i]), num_classes, fmt=fmt, height=h, width=w
+                )
+                example = tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            image_key: tf.train.Feature(
+                                bytes_list=tf.train.BytesList(value=[data])
+                            ),
+                            label_key: tf.train.Feature(
+                                int64_list=tf.train.Int64List(
+                                    value=[int(labels[i]) + label_offset]
+                                )
+                            ),
+                        }
+                    )
+                )
+                writer.write(example.SerializeToString())
+        paths.append(path)
+    return paths

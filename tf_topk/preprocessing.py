@@ -1,0 +1,272 @@
+"""Evaluation preprocessing: decode, resize, centre or multi crop.
+
+Pure TensorFlow functions that run the same eagerly and inside `tf.data`.
+Outputs are float32 pixels in [0, 255], NOT normalised: each model applies
+its own `preprocess_input`, so one pipeline feeds models with different
+input conventions.
+
+Two crop orders are supported, because evaluation code bases differ and the
+difference costs up to a point of top-1:
+
+- `"resize_then_crop"` (Keras / timm): resize the shorter side to
+  `round(image_size / crop_fraction)` (256 for 224 at 0.875), keeping the
+  aspect ratio, then take the centre `image_size` square.
+- `"crop_then_resize"` (TensorFlow Model Garden): take the centre square of
+  side `int(crop_fraction * shorter side)`, then resize it to `image_size`.
+  For JPEG input this uses the fused `tf.image.decode_and_crop_jpeg`, which
+  decodes only the crop window and gives the same pixels as decoding the
+  whole image and cropping it (pinned by a test).
+
+Multi-crop (`num_crops=10`) takes the four corner crops and the centre crop
+in that order (from the resized image, or squares of the crop side from the
+original for `"crop_then_resize"`), then the horizontal mirror of each, in
+the same order: [tl, tr, bl, br, centre, flip(tl), ..., flip(centre)].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import tensorflow as tf
+
+INTERPOLATIONS = (
+    "area",
+    "bicubic",
+    "bilinear",
+    "gaussian",
+    "lanczos3",
+    "lanczos5",
+    "mitchellcubic",
+    "nearest",
+)
+CROP_MODES = ("crop_then_resize", "resize_then_crop")
+NUM_CROPS = (1, 10)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How evaluation images are resized and cropped.
+
+    Attributes:
+        image_size: side of the square model input, in pixels.
+        crop_fraction: fraction of the resized shorter side (or of the
+            original shorter side for `"crop_then_resize"`) that the crop
+            covers; 0.875 gives the classic 256 -> 224.
+        interpolation: a `tf.image.ResizeMethod` name, e.g. `"bilinear"`.
+        antialias: low-pass filter when downsampling (PIL-like).
+        crop_mode: `"resize_then_crop"` (Keras / timm) or
+            `"crop_then_resize"` (Model Garden).
+        num_crops: 1 (centre crop) or 10 (corners, centre and mirrors).
+
+    >>> options = Options(image_size=160, crop_fraction=0.8)
+    >>> options.resize_size
+    200
+    """
+
+    image_size: int = 224
+    crop_fraction: float = 0.875
+    interpolation: str = "bilinear"
+    antialias: bool = True
+    crop_mode: str = "resize_then_crop"
+    num_crops: int = 1
+
+    def __post_init__(self):
+        size = self.image_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(
+                "Argument `image_size` must be a positive integer. "
+                f"Received: image_size={size!r}"
+            )
+        fraction = self.crop_fraction
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float))
+            or not 0.0 < fraction <= 1.0
+        ):
+            raise ValueError(
+                "Argument `crop_fraction` must be a number in (0, 1]. "
+                f"Received: crop_fraction={fraction!r}"
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                "Argument `interpolation` must be one of "
+                f"{list(INTERPOLATIONS)}. "
+                f"Received: interpolation={self.interpolation!r}"
+            )
+        if not isinstance(self.antialias, bool):
+            raise TypeError(
+                "Argument `antialias` must be a bool. "
+                f"Received: antialias={self.antialias!r}"
+            )
+        if self.crop_mode not in CROP_MODES:
+            raise ValueError(
+                f"Argument `crop_mode` must be one of {list(CROP_MODES)}. "
+                f"Received: crop_mode={self.crop_mode!r}"
+            )
+        if isinstance(self.num_crops, bool) or self.num_crops not in NUM_CROPS:
+            raise ValueError(
+                f"Argument `num_crops` must be one of {list(NUM_CROPS)}. "
+                f"Received: num_crops={self.num_crops!r}"
+            )
+        object.__setattr__(self, "crop_fraction", float(fraction))
+
+    @property
+    def resize_size(self) -> int:
+        """Shorter side after resizing, for `"resize_then_crop"`."""
+        return int(round(self.image_size / self.crop_fraction))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a plain dict (for results files)."""
+        return dataclasses.asdict(self)
+
+
+def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+    """Decodes JPEG, PNG, GIF (first frame) or BMP bytes to RGB.
+
+    Grayscale and grayscale + alpha images are replicated to three channels,
+    RGBA drops alpha, CMYK JPEGs are converted to RGB by libjpeg, 16-bit
+    PNGs are rescaled to 8 bits.
+
+    Args:
+        encoded: scalar string tensor with the file's bytes.
+
+    Returns:
+        uint8 tensor [height, width, 3].
+
+    Raises:
+        tf.errors.InvalidArgumentError: the bytes are not a readable image.
+    """
+    image = tf.io.decode_image(
+        encoded, channels=3, dtype=tf.uint8, expand_animations=False
+    )
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _resize(image: tf.Tensor, size, options: Options) -> tf.Tensor:
+    resized = tf.image.resize(
+        image, size, method=options.interpolation, antialias=options.antialias
+    )
+    # Cubic and Lanczos kernels overshoot; model inputs stay in 0..255.
+    return tf.clip_by_value(tf.cast(resized, tf.float32), 0.0, 255.0)
+
+
+def _crop_boxes(height, width, crop, num_crops: int):
+    """[num_crops, 2] (top, left) offsets: centre, or corners + centre."""
+    top = (height - crop) // 2
+    left = (width - crop) // 2
+    if num_crops == 1:
+        return tf.stack([[top, left]])
+    bottom, right = height - crop, width - crop
+    return tf.stack(
+        [[0, 0], [0, right], [bottom, 0], [bottom, right], [top, left]]
+    )
+
+
+def _shorter_side_size(height, width, target: int):
+    """(h, w) with the shorter side `target` and the aspect ratio kept."""
+    height = tf.cast(height, tf.float64)
+    width = tf.cast(width, tf.float64)
+    scale = target / tf.minimum(height, width)
+    new_height = tf.maximum(tf.cast(tf.round(height * scale), tf.int32), target)
+    new_width = tf.maximum(tf.cast(tf.round(width * scale), tf.int32), target)
+    return tf.stack([new_height, new_width])
+
+
+def crop_side(height, width, options: Options) -> tf.Tensor:
+    """Side of the square cut from the original for `"crop_then_resize"`."""
+    shorter = tf.cast(tf.minimum(height, width), tf.float64)
+    return tf.maximum(tf.cast(options.crop_fraction * shorter, tf.int32), 1)
+
+
+def _finish(crops: tf.Tensor, options: Options) -> tf.Tensor:
+    size = options.image_size
+    if options.num_crops == 1:
+        return tf.ensure_shape(crops[0], [size, size, 3])
+    crops = tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
+    return tf.ensure_shape(crops, [options.num_crops, size, size, 3])
+
+
+def eval_image(image: tf.Tensor, options: Options) -> tf.Tensor:
+    """Resizes and crops one decoded image for evaluation.
+
+    Args:
+        image: [height, width, 3] image, any real or integer dtype, with
+            pixel values in 0..255.
+        options: the resize and crop `Options`.
+
+    Returns:
+        float32 [S, S, 3] in [0, 255] with S = `options.image_size`, or
+        [num_crops, S, S, 3] when `options.num_crops > 1`.
+    """
+    if not isinstance(options, Options):
+        raise TypeError(
+            "Argument `options` must be a `preprocessing.Options`. "
+            f"Received: options={options!r}"
+        )
+    image = tf.convert_to_tensor(image)
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    size = options.image_size
+    if options.crop_mode == "resize_then_crop":
+        resized = _resize(
+            image,
+            _shorter_side_size(height, width, options.resize_size),
+            options,
+        )
+        shape = tf.shape(resized)
+        boxes = _crop_boxes(shape[0], shape[1], size, options.num_crops)
+        crops = tf.map_fn(
+            lambda box: tf.slice(resized, [box[0], box[1], 0], [size, size, 3]),
+            boxes,
+            fn_output_signature=tf.float32,
+        )
+        return _finish(crops, options)
+    side = crop_side(height, width, options)
+    boxes = _crop_boxes(height, width, side, options.num_crops)
+    crops = tf.map_fn(
+        lambda box: _resize(
+            tf.slice(image, [box[0], box[1], 0], [side, side, 3]),
+            [size, size],
+            options,
+        ),
+        boxes,
+        fn_output_signature=tf.float32,
+    )
+    return _finish(crops, options)
+
+
+def decode_eval_image(encoded: tf.Tensor, options: Options) -> tf.Tensor:
+    """Decodes and preprocesses one encoded image: `eval_image(decode(.))`.
+
+    For JPEG input with `crop_mode="crop_then_resize"` and one crop, decodes
+    only the centre window with `tf.image.decode_and_crop_jpeg` (same
+    pixels, less work).
+
+    Args:
+        encoded: scalar string tensor with the file's bytes.
+        options: the resize and crop `Options`.
+
+    Returns:
+        What `eval_image` returns.
+    """
+    if options.crop_mode != "crop_then_resize" or options.num_crops != 1:
+        return eval_image(decode_image(encoded), options)
+
+    def fused():
+        shape = tf.image.extract_jpeg_shape(encoded)
+        height, width = shape[0], shape[1]
+        side = crop_side(height, width, options)
+        box = _crop_boxes(height, width, side, 1)[0]
+        window = tf.image.decode_and_crop_jpeg(
+            encoded, tf.stack([box[0], box[1], side, side]), channels=3
+        )
+        return _resize(window, [options.image_size] * 2, options)
+
+    def generic():
+        return eval_image(decode_image(encoded), options)
+
+    size = options.image_size
+    image = tf.cond(tf.io.is_jpeg(encoded), fused, generic)
+    return tf.ensure_shape(image, [size, size, 3])
