@@ -1,0 +1,223 @@
+"""Tests of the one evaluation loop, with an oracle of known accuracy."""
+
+import doctest
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from tf_topk import evaluation, testing
+
+NUM_CLASSES = 5
+
+
+def oracle_data(num_examples=10, num_correct=7, batch_size=4, seed=0):
+    """Images the oracle predicts as i % 5; the first num_correct agree."""
+    predicted = np.arange(num_examples) % NUM_CLASSES
+    labels = testing.oracle_labels(
+        predicted, num_correct, NUM_CLASSES, seed=seed
+    )
+    images = np.stack(
+        [testing.constant_image(c, NUM_CLASSES) for c in predicted]
+    ).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    return dataset.batch(batch_size), labels
+
+
+class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        self.model = testing.oracle_model(NUM_CLASSES)
+
+    def test_oracle_exact_counts_with_partial_last_batch(self):
+        dataset, labels = oracle_data()
+        result = evaluation.evaluate(
+            self.model,
+            dataset,
+            ks=(1, 3, 5),
+            expected_num_examples=10,
+            progress="none",
+        )
+        self.assertEqual(result.num_examples, 10)
+        self.assertEqual(result.num_scored, 10)
+        self.assertEqual(result.correct[1], 7)
+        self.assertEqual(result.correct[5], 10)  # k == num_classes
+        self.assertAlmostEqual(result.accuracy(1), 0.7)
+        self.assertEqual(result.nonfinite, 0)
+        self.assertEqual(result.per_class_count, tuple(np.bincount(labels)))
+        self.assertEqual(sum(result.per_class_correct), 7)
+
+    def test_top3_matches_an_independent_rank(self):
+        dataset, labels = oracle_data()
+        result = evaluation.evaluate(
+            self.model, dataset, ks=(3,), progress="none"
+        )
+        logits = np.concatenate([self.model(x).numpy() for x, _ in dataset])
+        target = logits[np.arange(10), labels]
+        rank = (logits > target[:, None]).sum(axis=1)
+        self.assertEqual(result.correct[3], int((rank < 3).sum()))
+
+    def test_to_dict_keys_and_values(self):
+        dataset, _ = oracle_data()
+        record = evaluation.evaluate(
+            self.model, dataset, progress="none"
+        ).to_dict()
+        self.assertEqual(record["num_examples"], 10)
+        self.assertEqual(record["top1_correct"], 7)
+        self.assertAlmostEqual(record["top1"], 0.7)
+        self.assertAlmostEqual(record["top1_error"], 0.3)
+        self.assertEqual(record["top5_correct"], 10)
+        low, high = record["top1_interval95"]
+        self.assertAlmostEqual(low, 0.3968, places=4)
+        self.assertAlmostEqual(high, 0.8922, places=4)
+        self.assertIn("images_per_s", record["throughput"])
+
+    def test_wilson_interval_hand_values(self):
+        # Wilson (1927) 95% interval of 7/10: [0.3968, 0.8922].
+        low, high = evaluation.wilson_interval(7, 10)
+        self.assertAlmostEqual(low, 0.39678, places=4)
+        self.assertAlmostEqual(high, 0.89221, places=4)
+        low, high = evaluation.wilson_interval(0, 10)
+        self.assertEqual(low, 0.0)
+        self.assertAlmostEqual(high, 0.27753, places=4)
+        self.assertTrue(all(map(math.isnan, evaluation.wilson_interval(0, 0))))
+
+    def test_wrong_count_is_an_error(self):
+        dataset, _ = oracle_data()
+        with self.assertRaisesRegex(
+            ValueError,
+            r"The evaluation saw 10 examples but expected_num_examples=12",
+        ):
+            evaluation.evaluate(
+                self.model,
+                dataset,
+                expected_num_examples=12,
+                progress="none",
+            )
+
+    def test_empty_dataset_is_an_error(self):
+        dataset, _ = oracle_data()
+        with self.assertRaisesRegex(ValueError, r"`dataset` is empty"):
+            evaluation.evaluate(self.model, dataset.take(0), progress="none")
+
+    def test_k_larger_than_classes_is_an_error(self):
+        dataset, _ = oracle_data()
+        with self.assertRaisesRegex(
+            ValueError,
+            r"Argument `k` must be at most the number of classes \(5\)\. "
+            r"Received: k=6",
+        ):
+            evaluation.evaluate(self.model, dataset, ks=(1, 6), progress="none")
+
+    def test_bad_progress_is_an_error(self):
+        dataset, _ = oracle_data()
+        with self.assertRaisesRegex(
+            ValueError,
+            r"Argument `progress` must be one of \['auto', 'bar', 'log', "
+            r"'none'\]\. Received: progress='tty'",
+        ):
+            evaluation.evaluate(self.model, dataset, progress="tty")
+
+    def test_label_out_of_range_is_an_error(self):
+        images = np.stack([testing.constant_image(0, NUM_CLASSES)] * 3)
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (images.astype("float32"), [0, 5, 1])
+        ).batch(2)
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError, r"Labels must be class indices"
+        ):
+            evaluation.evaluate(self.model, dataset, progress="none")
+
+    def test_multi_crop_predictions_are_averaged(self):
+        # Two crops painted class 0 and class 4: each alone is wrong for
+        # label 2, their averaged logits peak at the middle class 2.
+        dark = testing.constant_image(0, NUM_CLASSES)
+        bright = testing.constant_image(4, NUM_CLASSES)
+        crops = np.stack([np.stack([dark, bright])] * 6).astype("float32")
+        dataset = tf.data.Dataset.from_tensor_slices((crops, [2] * 6))
+        result = evaluation.evaluate(
+            self.model, dataset.batch(4), ks=(1,), progress="none"
+        )
+        self.assertEqual(result.num_examples, 6)
+        self.assertEqual(result.correct[1], 6)
+        single = dataset.map(lambda x, y: (x[0], y)).batch(4)
+        result = evaluation.evaluate(
+            self.model, single, ks=(1,), progress="none"
+        )
+        self.assertEqual(result.correct[1], 0)
+
+    def test_sample_weights_mask_examples(self):
+        dataset, _ = oracle_data(batch_size=10)
+        weights = tf.constant([1.0] * 5 + [0.0] * 5)
+        weighted = dataset.map(lambda x, y: (x, y, weights))
+        result = evaluation.evaluate(self.model, weighted, progress="none")
+        # The first 5 examples are all correct; the others are masked.
+        self.assertEqual(result.num_examples, 5)
+        self.assertEqual(result.correct[1], 5)
+
+    def test_multi_label_unlabeled_examples_left_out(self):
+        images = np.stack(
+            [testing.constant_image(c, NUM_CLASSES) for c in (0, 1, 2, 3)]
+        ).astype("float32")
+        multi_hot = np.array(
+            [
+                [1, 0, 0, 1, 0],  # predicted 0: correct
+                [0, 0, 1, 1, 0],  # predicted 1: wrong at top-1
+                [0, 0, 0, 0, 0],  # no label: left out
+                [0, 0, 0, 1, 1],  # predicted 3: correct
+            ],
+            dtype="float32",
+        )
+        dataset = tf.data.Dataset.from_tensor_slices((images, multi_hot))
+        result = evaluation.evaluate(
+            self.model, dataset.batch(3), ks=(1, 2, 3), progress="none"
+        )
+        self.assertEqual(result.num_examples, 4)
+        self.assertEqual(result.num_scored, 3)
+        self.assertEqual(result.unlabeled, 1)
+        self.assertEqual(result.correct[1], 2)
+        # Image 1 (intensity 76): class 0 (26) is nearer than class 2 (128),
+        # so its best true label, 2, is third.
+        self.assertEqual(result.correct[2], 2)
+        self.assertEqual(result.correct[3], 3)
+        self.assertIsNone(result.per_class_count)
+
+    def test_nonfinite_predictions_are_counted_wrong(self):
+        inputs = keras.Input((4, 4, 3))
+        logits = self.model(inputs)
+        # Images of intensity class 4 get NaN logits.
+        nan_if_bright = keras.layers.Lambda(
+            lambda t: tf.where(
+                tf.reduce_mean(t[0], axis=(1, 2, 3))[:, None] > 200,
+                np.nan,
+                t[1],
+            )
+        )([inputs, logits])
+        model = keras.Model(inputs, nan_if_bright)
+        dataset, _ = oracle_data()
+        result = evaluation.evaluate(
+            model, dataset.map(lambda x, y: (x[:, :4, :4], y)), progress="none"
+        )
+        self.assertEqual(result.nonfinite, 2)  # examples 4 and 9
+        self.assertEqual(result.correct[1], 6)  # example 4 was correct
+        self.assertEqual(result.correct[5], 8)
+
+    def test_progress_log_lines(self):
+        dataset, _ = oracle_data()
+        with self.assertLogs(level="INFO") as logs:
+            evaluation.evaluate(
+                self.model, dataset, progress="log", log_every_n_examples=4
+            )
+        lines = [r.getMessage() for r in logs.records]
+        self.assertIn("Processed 4 images. top1=1.0000 top5=1.0000", lines)
+
+    def test_doctest(self):
+        failures, _ = doctest.testmod(evaluation)
+        self.assertEqual(failures, 0)
+
+
+if __name__ == "__main__":
+    tf.test.main()
