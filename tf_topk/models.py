@@ -1047,12 +1047,20 @@ def ensemble(
             "Argument `members` must all return the same number of "
             f"classes. Received: {[m.outputs[0].shape[-1] for m in members]}"
         )
-    names_seen = [member.name for member in members]
-    if len(set(names_seen)) != len(names_seen):
-        raise ValueError(
-            "Argument `members` must have distinct names (pass `name=` to "
-            f"`inference_model` / `build`). Received: {names_seen}"
+    # Keras needs unique operation names; a repeated member name (two
+    # weights files of one architecture) gets a renamed wrapper that shares
+    # the member's layers.
+    counts: dict[str, int] = {}
+    for member in members:
+        counts[member.name] = counts.get(member.name, 0) + 1
+    members = [
+        member
+        if counts[member.name] == 1
+        else keras.Model(
+            member.inputs[0], member.outputs[0], name=f"{member.name}_{index}"
         )
+        for index, member in enumerate(members)
+    ]
     inputs = [
         keras.Input(
             shape=tuple(member.inputs[0].shape[1:]),

@@ -119,6 +119,9 @@ def oracle_labels(
     return labels
 
 
+FORMATS = ("jpeg", "png", "gray_jpeg", "gray_png", "cmyk_jpeg")
+
+
 def _encode(image: np.ndarray, fmt: str) -> bytes:
     import tensorflow as tf
 
@@ -126,9 +129,91 @@ def _encode(image: np.ndarray, fmt: str) -> bytes:
         return tf.io.encode_jpeg(image, quality=95).numpy()
     if fmt == "png":
         return tf.io.encode_png(image).numpy()
+    if fmt == "gray_jpeg":
+        return tf.io.encode_jpeg(image[..., :1], quality=95).numpy()
+    if fmt == "gray_png":
+        return tf.io.encode_png(image[..., :1]).numpy()
+    if fmt == "cmyk_jpeg":
+        height, width = image.shape[:2]
+        if (image != image[0, 0]).any():
+            raise ValueError("cmyk_jpeg writes constant images only.")
+        red, green, blue = (int(v) for v in image[0, 0])
+        if not red == green == blue:
+            raise ValueError("cmyk_jpeg writes gray images only.")
+        # Adobe (inverted) CMYK decodes to R = C * K / 255: full C, M, Y
+        # and K = value, so only a decoder that reads K gets the value.
+        return cmyk_jpeg((255, 255, 255, red), height=height, width=width)
     raise ValueError(
-        f"Argument `fmt` must be one of ['jpeg', 'png']. Received: fmt={fmt!r}"
+        f"Argument `fmt` must be one of {list(FORMATS)}. Received: fmt={fmt!r}"
     )
+
+
+def cmyk_jpeg(values, *, height: int, width: int) -> bytes:
+    """A constant 4-channel Adobe CMYK baseline JPEG, encoded by hand.
+
+    Quantisation is all ones and every block holds only its DC term, so the
+    stored channel values are exact. Adobe CMYK is stored inverted: the
+    usual decoders give RGB = (C * K / 255, M * K / 255, Y * K / 255).
+
+    Args:
+        values: the stored (C, M, Y, K) values, 0..255.
+        height: image height.
+        width: image width.
+
+    Returns:
+        The JPEG bytes.
+    """
+    import struct
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return (
+            bytes([0xFF, marker])
+            + struct.pack(">H", len(payload) + 2)
+            + payload
+        )
+
+    components = range(1, 5)
+    header = b"\xff\xd8"
+    header += segment(0xEE, b"Adobe" + struct.pack(">HHHB", 100, 0, 0, 0))
+    header += segment(0xDB, b"\x00" + b"\x01" * 64)
+    header += segment(
+        0xC0,
+        struct.pack(">BHHB", 8, height, width, 4)
+        + b"".join(bytes([c, 0x11, 0]) for c in components),
+    )
+    # DC: categories 0..11 as 4-bit codes; AC: only end-of-block, code "0".
+    header += segment(
+        0xC4, b"\x00" + bytes([0, 0, 0, 12] + [0] * 12) + bytes(range(12))
+    )
+    header += segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\x00")
+    header += segment(
+        0xDA,
+        bytes([4])
+        + b"".join(bytes([c, 0]) for c in components)
+        + bytes([0, 63, 0]),
+    )
+    bits: list[int] = []
+
+    def put(value: int, length: int) -> None:
+        bits.extend((value >> (length - 1 - i)) & 1 for i in range(length))
+
+    num_blocks = -(-height // 8) * -(-width // 8)
+    for block in range(num_blocks):
+        for value in values:
+            diff = 8 * (int(value) - 128) if block == 0 else 0
+            category = abs(diff).bit_length()
+            put(category, 4)
+            if category:
+                put(diff if diff >= 0 else diff + (1 << category) - 1, category)
+            put(0, 1)
+    bits.extend([1] * (-len(bits) % 8))
+    data = bytearray()
+    for i in range(0, len(bits), 8):
+        byte = int("".join(map(str, bits[i : i + 8])), 2)
+        data.append(byte)
+        if byte == 0xFF:
+            data.append(0)
+    return header + bytes(data) + b"\xff\xd9"
 
 
 def _write(path: str, data: bytes) -> str:
@@ -148,6 +233,10 @@ def encoded_image(
     """JPEG or PNG bytes of `constant_image(class_index, num_classes)`."""
     image = constant_image(class_index, num_classes, height=height, width=width)
     return _encode(image, fmt)
+
+
+def _extension(fmt: str) -> str:
+    return "png" if fmt.endswith("png") else "jpg"
 
 
 def _sizes(num: int, height: int, width: int, vary_size: bool):
@@ -176,7 +265,7 @@ def write_image_files(
         directory: an existing folder.
         classes: the class each image paints (what the oracle predicts).
         num_classes: number of classes of the oracle.
-        fmt: `"jpeg"` or `"png"`.
+        fmt: one of `FORMATS`.
         height: image height (varied per image when `vary_size`).
         width: image width.
         vary_size: give images different sizes and orientations.
@@ -186,7 +275,7 @@ def write_image_files(
     Returns:
         The written paths, in the order of `classes`.
     """
-    ext = "jpg" if fmt == "jpeg" else fmt
+    ext = _extension(fmt)
     paths = []
     sizes = _sizes(len(classes), height, width, vary_size)
     for i, (c, (h, w)) in enumerate(zip(classes, sizes)):
@@ -221,7 +310,7 @@ def write_ilsvrc_files(
             lines of other numbers get label 0.
         synsets: write labels as the real ILSVRC2012 synset of each index
             (`n01440764` for 0) instead of the index.
-        fmt: `"jpeg"` or `"png"` (the name keeps the .JPEG extension).
+        fmt: one of `FORMATS` (the name keeps the .JPEG extension).
 
     Returns:
         (image paths in `classes` order, labels file path).
@@ -280,7 +369,7 @@ def write_class_folders(
         num_classes: number of classes of the oracle.
         class_names: folder name of each label index (default
             `class_{:02d}`; pass real synsets to test synset mapping).
-        fmt: `"jpeg"` or `"png"`.
+        fmt: one of `FORMATS`.
 
     Returns:
         Image paths in the order the `folder` source reads them.
@@ -289,7 +378,7 @@ def write_class_folders(
         class_names = [f"class_{i:02d}" for i in range(num_classes)]
     for name in class_names:
         os.makedirs(os.path.join(directory, name), exist_ok=True)
-    ext = "jpg" if fmt == "jpeg" else fmt
+    ext = _extension(fmt)
     paths = []
     sizes = _sizes(len(classes), 32, 40, True)
     for i, (c, label, (h, w)) in enumerate(zip(classes, labels, sizes)):
@@ -330,7 +419,7 @@ def write_tfrecords(
         label_offset: added to stored labels (1 = the ImageNet convention).
         image_key: feature holding the encoded image.
         label_key: feature holding the int64 label.
-        fmt: `"jpeg"` or `"png"`.
+        fmt: one of `FORMATS`.
 
     Returns:
         Shard paths in sorted order.
