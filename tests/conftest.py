@@ -1,0 +1,54 @@
+"""Shared test set-up.
+
+The CPU is split into three logical devices before TensorFlow initialises
+its runtime, so tests can run `tf.distribute.MirroredStrategy` over 1, 2 or
+3 replicas on a machine without accelerators. Single-device code is
+unaffected: it places everything on the first logical CPU.
+"""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+NUM_LOGICAL_CPUS = 3
+
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0],
+        [tf.config.LogicalDeviceConfiguration()] * NUM_LOGICAL_CPUS,
+    )
+except RuntimeError:  # The runtime was initialised before this file ran.
+    pass
+
+ASSETS = pathlib.Path(
+    os.environ.get(
+        "TF_TOPK_ASSETS",
+        pathlib.Path(__file__).resolve().parents[1].parent
+        / "shared"
+        / "assets",
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def assets() -> pathlib.Path:
+    """The real weights and images beside the repository, or a skip."""
+    if not (ASSETS / "MANIFEST.tsv").is_file():
+        pytest.skip(
+            f"Real assets not found at {ASSETS} (set TF_TOPK_ASSETS to the "
+            "folder holding weights/ and imagenet/ to run this test)."
+        )
+    return ASSETS
+
+
+def logical_cpus(n: int) -> list[str]:
+    """Names of the first `n` logical CPU devices, or a skip."""
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < n:
+        pytest.skip(f"Needs {n} logical CPU devices, found {len(devices)}.")
+    return [d.name for d in devices[:n]]
