@@ -13,6 +13,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+
+# absltest helpers (`create_tempdir`) read absl flags, which only
+# `absltest.main()` parses; under pytest their defaults apply.
+if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
 
 NUM_LOGICAL_CPUS = 3
 
