@@ -196,9 +196,24 @@ def _versions() -> dict[str, str]:
 
 
 def _devices(strategy) -> list[str]:
-    return list(getattr(strategy.extended, "worker_devices", ())) or [
-        d.name for d in tf.config.list_logical_devices()[:1]
-    ]
+    """The devices the evaluation runs on (the replicas' devices)."""
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except (AttributeError, RuntimeError):  # The default strategy.
+        devices = []
+    if devices:
+        return devices
+    gpus = tf.config.list_logical_devices("GPU")
+    return [(gpus or tf.config.list_logical_devices("CPU"))[0].name]
+
+
+def _device_description() -> str:
+    """E.g. 'NVIDIA H100 80GB HBM3 x1' or 'CPU (x86_64, 2 cores)'."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"{details.get('device_name', 'GPU')} x{len(gpus)}"
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
 
 
 def run(config: config_dict.ConfigDict, workdir: str | None):
@@ -295,6 +310,7 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
             {"top1": published[0], "top5": published[1]} if published else None
         ),
         "versions": _versions(),
+        "device": _device_description(),
         "devices": _devices(strategy or tf.distribute.get_strategy()),
         "distribution": config.distribution,
         "config": json.loads(config.to_json_best_effort()),
