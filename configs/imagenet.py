@@ -141,7 +141,8 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
             # Published fractions to compare with; None = the spec's.
             "published_top1": config_dict.placeholder(float),
             "published_top5": config_dict.placeholder(float),
-            # Shortfall (fraction) past which likely causes are diagnosed.
+            # Shortfall (fraction) past which likely causes are diagnosed,
+            # when the published top-1 is also above the 95% interval.
             "shortfall_tolerance": 0.02,
         }
     )

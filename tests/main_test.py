@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import conftest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -126,6 +127,20 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, message):
             main.run(self.config, None)
 
+    def test_shortfall_diagnosed_only_beyond_the_interval(self):
+        # 7/10 has the 95% interval [0.397, 0.892]: a published 0.8 lies
+        # inside it (noise), a published 1.0 does not.
+        self.config.eval.published_top1 = 0.8
+        result = main.run(self.config, None)
+        self.assertEqual(result.metadata["published"]["top1"], 0.8)
+        self.assertEqual(result.metadata["diagnostics"], [])
+
+        self.config.eval.published_top1 = 1.0
+        result = main.run(self.config, None)
+        causes = result.metadata["diagnostics"]
+        self.assertIn("30.0% below the published figure", causes[-1])
+        self.assertFalse([c for c in causes if c.startswith("CHECKED")])
+
     def test_missing_data_path(self):
         self.config.data.path = os.path.join(self.images, "missing")
         with self.assertRaisesRegex(FileNotFoundError, "missing"):
@@ -207,6 +222,69 @@ class CommandLineTest(tf.test.TestCase):
         completed = run_cli(f"--flagfile={flagfile}", "extra")
         self.assertNotEqual(completed.returncode, 0)
         self.assertIn("Unexpected arguments: ['extra']", completed.stderr)
+
+
+class RealDataTest(tf.test.TestCase):
+    """Acceptance: the real command line on real ImageNet images.
+
+    ../shared/assets/README.md measured MobileNet alpha 0.75 on val_pjpeg100
+    at 65 / 83 (top-1 / top-5 correct of 100) with resize 256, centre crop
+    224, bilinear with antialias: the MobileNet spec's preprocessing.
+    """
+
+    EXPECTED = {"top1_correct": 65, "top5_correct": 83}
+
+    def setUp(self):
+        super().setUp()
+        if not (conftest.ASSETS / "MANIFEST.tsv").is_file():
+            self.skipTest(
+                f"Real assets absent at {conftest.ASSETS}: the acceptance "
+                "run needs weights/ and imagenet/ from ../shared/assets."
+            )
+        self.imagenet = conftest.ASSETS / "imagenet"
+        self.weights = conftest.ASSETS / "weights"
+
+    def run_mobilenet(self, weights, env=None):
+        workdir = self.create_tempdir().full_path
+        completed = run_cli(
+            f"--config={CONFIGS}/imagenet.py:mobilenet",
+            "--config.model.alpha=0.75",
+            f"--config.model.weights={weights}",
+            "--config.data.source=files",
+            f"--config.data.path={self.imagenet / 'val_pjpeg100'}",
+            f"--config.data.labels_file="
+            f"{self.imagenet / 'validation_labels.txt'}",
+            "--config.data.batch_size=50",
+            f"--workdir={workdir}",
+            env=env,
+        )
+        self.assertEqual(completed.returncode, 0, completed.stderr[-3000:])
+        with open(os.path.join(workdir, "results.json")) as f:
+            record = json.load(f)
+        self.assertEqual(record["num_examples"], 100)
+        for key, expected in self.EXPECTED.items():
+            self.assertAllClose(record[key], expected, atol=1, msg=key)
+        return record, completed.stdout
+
+    def test_local_weights_file(self):
+        weights = self.weights / "mobilenet_0.75_224.weights.h5"
+        record, stdout = self.run_mobilenet(weights)
+        self.assertEqual(record["preprocessing"][0]["image_size"], 224)
+        self.assertEqual(
+            record["preprocessing"][0]["interpolation"], "bilinear"
+        )
+        self.assertEqual(record["published"]["top1"], 0.684)
+        self.assertIn("tf_topk: mobilenet", stdout)
+
+    def test_imagenet_weights_from_a_seeded_keras_cache(self):
+        keras_home = self.create_tempdir().full_path
+        os.makedirs(os.path.join(keras_home, "models"))
+        # The name keras.applications.MobileNet(alpha=0.75) downloads.
+        os.symlink(
+            self.weights / "mobilenet_0.75_224_legacy.h5",
+            os.path.join(keras_home, "models", "mobilenet_7_5_224_tf.h5"),
+        )
+        self.run_mobilenet("imagenet", env={"KERAS_HOME": keras_home})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""Tests of the shortfall diagnostics: the label-offset checks are real."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_topk import diagnostics, testing
+
+NUM_CLASSES = 5
+
+
+def oracle_dataset(predicted, labels, batch_size=4):
+    images = np.stack(
+        [testing.constant_image(int(c), NUM_CLASSES) for c in predicted]
+    ).astype(np.float32)
+    return tf.data.Dataset.from_tensor_slices(
+        (images, np.asarray(labels, np.int64))
+    ).batch(batch_size)
+
+
+class LabelShiftTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        self.model = testing.oracle_model(NUM_CLASSES)
+        # Classes 0..3 only, so a +1 shift stays inside the class range.
+        self.predicted = np.arange(12) % 4
+
+    def test_shift_accuracy_hand_checked(self):
+        # 1-based labels: every label is the predicted class + 1.
+        dataset = oracle_dataset(self.predicted, self.predicted + 1)
+        shifted = diagnostics.label_shift_accuracy(self.model, dataset)
+        self.assertEqual(shifted, {-1: 1.0, 0: 0.0, 1: 0.0})
+
+    def test_one_based_labels_are_diagnosed(self):
+        dataset = oracle_dataset(self.predicted, self.predicted + 1)
+        causes = diagnostics.shortfall_causes(
+            self.model,
+            dataset,
+            shortfall=0.7,
+            num_outputs=NUM_CLASSES,
+            num_classes=NUM_CLASSES,
+        )
+        self.assertStartsWith(causes[0], "CHECKED: labels look shifted by +1")
+        self.assertIn("raise config.data.label_offset by 1", causes[0])
+
+    def test_background_class_is_diagnosed(self):
+        # A 1001-style model: labels one below the predicted index.
+        predicted = self.predicted + 1
+        dataset = oracle_dataset(predicted, predicted - 1)
+        causes = diagnostics.shortfall_causes(
+            self.model,
+            dataset,
+            shortfall=0.7,
+            num_outputs=NUM_CLASSES,
+            num_classes=NUM_CLASSES - 1,
+        )
+        self.assertStartsWith(causes[0], "CHECKED: labels look shifted by -1")
+        self.assertIn("has_background_class=True", causes[0])
+        self.assertIn(
+            f"the model has {NUM_CLASSES} outputs but the data "
+            f"{NUM_CLASSES - 1} classes",
+            causes[1],
+        )
+
+    def test_right_labels_claim_no_checked_cause(self):
+        dataset = oracle_dataset(self.predicted, self.predicted)
+        causes = diagnostics.shortfall_causes(
+            self.model,
+            dataset,
+            shortfall=0.1,
+            num_outputs=NUM_CLASSES,
+            num_classes=NUM_CLASSES,
+        )
+        self.assertFalse([c for c in causes if c.startswith("CHECKED")])
+        self.assertIn("10.0% below the published figure", causes[-1])
+
+
+if __name__ == "__main__":
+    tf.test.main()
