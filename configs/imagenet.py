@@ -102,6 +102,11 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
             "name": "imagenet2012",
             "split": "validation",
             "data_dir": config_dict.placeholder(str),
+            # tfds: download and prepare the dataset when it is not prepared
+            # yet (ImageNetV2 downloads itself; imagenet2012 needs
+            # `manual_dir` holding ILSVRC2012_img_val.tar).
+            "download": True,
+            "manual_dir": config_dict.placeholder(str),
             # files / folder / tfrecord: the folder or glob of the data.
             "path": config_dict.placeholder(str),
             # files: the ground truth (ILSVRC line-per-image or a TSV).

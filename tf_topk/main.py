@@ -246,6 +246,9 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
 
         strategy = distribute.get_strategy(config.distribution)
 
+    if data.source == "tfds":
+        _prepare_tfds(data.name, data.data_dir, data.download, data.manual_dir)
+
     data_kwargs = dict(
         source=data.source,
         path=data.path,
@@ -357,6 +360,42 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         paths = report.write(result, workdir, class_names=class_names)
         logging.info("Wrote %s", paths["results"])
     return result
+
+
+def _prepare_tfds(
+    name: str, data_dir: str | None, download: bool, manual_dir: str | None
+) -> None:
+    """Downloads and prepares a tfds dataset once, as `tfds.load` does."""
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # tfds raises several types for a bad name.
+        raise ValueError(
+            f"`config.data.name` must name a tfds dataset. Received: "
+            f"{name!r} ({e})"
+        ) from e
+    if builder.is_prepared() or not download:
+        return  # datasets.build explains an unprepared dataset.
+    if manual_dir is not None and not os.path.isdir(manual_dir):
+        raise FileNotFoundError(
+            f"`config.data.manual_dir` must be a folder. Received: "
+            f"{manual_dir!r}"
+        )
+    logging.info("Preparing tfds dataset %s in %s.", name, builder.data_dir)
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+        )
+    except Exception as e:  # Network, checksum and manual-data errors.
+        raise RuntimeError(
+            f"Could not download and prepare tfds dataset {name!r} into "
+            f"{builder.data_dir!r}: {e}\nWithout internet, prepare it on a "
+            "machine with internet and pass --config.data.data_dir, or "
+            "evaluate local data with --config.data.source=files|folder|"
+            "tfrecord and --config.data.path. ILSVRC2012 needs its archive "
+            "ILSVRC2012_img_val.tar in --config.data.manual_dir."
+        ) from e
 
 
 def _preprocessing_options(options: Mapping[str, Any], num_crops: int):
