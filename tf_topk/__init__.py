@@ -1,3 +1,31 @@
-"""tf_topk: correct, reproducible and fast top-k accuracy for Keras models."""
+"""tf_topk: correct, reproducible and fast top-k accuracy for Keras models.
+
+The public API:
+
+- `tf_topk.evaluate(model, dataset, *, ks=(1, 5), ...) -> EvalResult`: the
+  one evaluation loop (also behind the `tf-topk` command line and the
+  `TopKEvaluation` callback).
+- `tf_topk.metrics`: streaming Keras metrics (`TopKAccuracy`,
+  `TopKAccuracies`, `PerClassTopKAccuracy`, `top_k_correct`).
+- `tf_topk.models` (registry, `load`, `ensemble`), `tf_topk.datasets`
+  (`build`), `tf_topk.preprocessing`, `tf_topk.report`, `tf_topk.testing`.
+"""
 
 __version__ = "0.1.0"
+
+from tf_topk.evaluation import EvalResult, evaluate  # noqa: E402
+from tf_topk.metrics import (  # noqa: E402
+    PerClassTopKAccuracy,
+    TopKAccuracies,
+    TopKAccuracy,
+    top_k_correct,
+)
+
+__all__ = [
+    "EvalResult",
+    "PerClassTopKAccuracy",
+    "TopKAccuracies",
+    "TopKAccuracy",
+    "evaluate",
+    "top_k_correct",
+]
