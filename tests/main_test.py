@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import conftest
 import keras
@@ -218,7 +219,11 @@ class CommandLineTest(tf.test.TestCase):
             f"--flagfile={flagfile}", "--config.data.bogus_field=1"
         )
         self.assertNotEqual(completed.returncode, 0)
-        self.assertIn("bogus_field", completed.stderr)
+        self.assertIn(
+            "config.data has no field 'bogus_field'. Valid fields of "
+            "config.data: ['batch_size', ",
+            completed.stderr,
+        )
         completed = run_cli(f"--flagfile={flagfile}", "extra")
         self.assertNotEqual(completed.returncode, 0)
         self.assertIn("Unexpected arguments: ['extra']", completed.stderr)
@@ -244,16 +249,19 @@ class RealDataTest(tf.test.TestCase):
         self.imagenet = conftest.ASSETS / "imagenet"
         self.weights = conftest.ASSETS / "weights"
 
-    def run_mobilenet(self, weights, env=None):
+    def run_mobilenet(self, weights, env=None, data_flags=None):
         workdir = self.create_tempdir().full_path
-        completed = run_cli(
-            f"--config={CONFIGS}/imagenet.py:mobilenet",
-            "--config.model.alpha=0.75",
-            f"--config.model.weights={weights}",
+        data_flags = data_flags or (
             "--config.data.source=files",
             f"--config.data.path={self.imagenet / 'val_pjpeg100'}",
             f"--config.data.labels_file="
             f"{self.imagenet / 'validation_labels.txt'}",
+        )
+        completed = run_cli(
+            f"--config={CONFIGS}/imagenet.py:mobilenet",
+            "--config.model.alpha=0.75",
+            f"--config.model.weights={weights}",
+            *data_flags,
             "--config.data.batch_size=50",
             f"--workdir={workdir}",
             env=env,
@@ -285,6 +293,29 @@ class RealDataTest(tf.test.TestCase):
             os.path.join(keras_home, "models", "mobilenet_7_5_224_tf.h5"),
         )
         self.run_mobilenet("imagenet", env={"KERAS_HOME": keras_home})
+
+    def test_tfds_imagenet2012_prepared_from_a_manual_dir(self):
+        # tfds' real imagenet2012 builder, prepared offline from a manual
+        # dir holding only the validation archive (here: 100 images).
+        manual_dir = self.create_tempdir().full_path
+        with tarfile.open(
+            os.path.join(manual_dir, "ILSVRC2012_img_val.tar"), "w"
+        ) as tar:
+            for path in sorted((self.imagenet / "val_pjpeg100").glob("*.JPEG")):
+                tar.add(path, arcname=path.name)
+        data_dir = self.create_tempdir().full_path
+        record, _ = self.run_mobilenet(
+            self.weights / "mobilenet_0.75_224.weights.h5",
+            data_flags=(
+                "--config.data.source=tfds",
+                "--config.data.name=imagenet2012",
+                "--config.data.split=validation",
+                f"--config.data.data_dir={data_dir}",
+                f"--config.data.manual_dir={manual_dir}",
+            ),
+        )
+        self.assertEqual(record["data"]["source"], "tfds")
+        self.assertEqual(record["data"]["name"], "imagenet2012")
 
 
 if __name__ == "__main__":

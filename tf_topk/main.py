@@ -442,9 +442,63 @@ def main(argv: list[str]) -> None:
         print(f"  likely cause: {cause}")
 
 
+def _unknown_override(argv: list[str]) -> str | None:
+    """Names the first `--config.a.b=...` override that is not a field.
+
+    ml_collections reports an unknown field as a bare AttributeError; this
+    re-reads the config and says which override is wrong and what the valid
+    fields are.
+    """
+    args = flags.FLAGS.read_flags_from_files(argv[1:], force_gnu=False)
+    spec = next(
+        (a.split("=", 1)[1] for a in args if a.startswith("--config=")), None
+    )
+    if spec is None:
+        return None
+    path, _, preset = spec.partition(":")
+    import importlib.util
+
+    module_spec = importlib.util.spec_from_file_location("_tf_topk_cfg", path)
+    if module_spec is None or module_spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(preset or None)
+    for arg in args:
+        if not arg.startswith("--config."):
+            continue
+        field = arg[len("--config.") :].split("=", 1)[0]
+        node, walked = config, "config"
+        for part in field.split("."):
+            keys = list(node.keys()) if hasattr(node, "keys") else []
+            if part not in keys:
+                return (
+                    f"Unknown config field in --config.{field}: {walked} has "
+                    f"no field {part!r}. Valid fields of {walked}: "
+                    f"{sorted(keys)}"
+                )
+            node, walked = node[part], f"{walked}.{part}"
+    return None
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        raise SystemExit(
+            f"FATAL Flags parsing error: {e}\nPass --helpshort or "
+            "--helpfull to see help on flags."
+        ) from e
+    except (AttributeError, KeyError) as e:
+        message = _unknown_override(argv)
+        if message is None:
+            raise
+        raise SystemExit(message) from e
+
+
 def entrypoint() -> None:
     """The `tf-topk` console script."""
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":
