@@ -157,7 +157,8 @@ def _assert(condition, message, labels):
     """
     if tf.executing_eagerly():
         if not bool(condition):
-            raise ValueError(" ".join(str(m) for m in message))
+            received = np.asarray(labels).ravel()[:8].tolist()
+            raise ValueError(" ".join(message) + f" labels={received}")
     elif not _in_xla_context():
         tf.debugging.Assert(condition, message + [labels], summarize=8)
 
@@ -514,7 +515,7 @@ class TopKAccuracies(_TopKBase):
     label range, sample weights): see the `tf_topk.metrics` docstring.
 
     >>> m = TopKAccuracies(ks=(1, 2))
-    >>> m.update_state([2, 0], [[0.1, 0.2, 0.7], [0.2, 0.5, 0.3]])
+    >>> m.update_state([2, 0], [[0.1, 0.2, 0.7], [0.3, 0.5, 0.2]])
     >>> {k: float(v) for k, v in m.result().items()}
     {'top1': 0.5, 'top2': 1.0}
 
