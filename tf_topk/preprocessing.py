@@ -14,8 +14,9 @@ difference costs up to a point of top-1:
 - `"crop_then_resize"` (TensorFlow Model Garden): take the centre square of
   side `int(crop_fraction * shorter side)`, then resize it to `image_size`.
   For JPEG input this uses the fused `tf.image.decode_and_crop_jpeg`, which
-  decodes only the crop window and gives the same pixels as decoding the
-  whole image and cropping it (pinned by a test).
+  decodes only the crop window (plus a 16-pixel margin: libjpeg upsamples
+  chroma at a window edge differently) and gives the same pixels as decoding
+  the whole image and cropping it (pinned by a test).
 
 Multi-crop (`num_crops=10`) takes the four corner crops and the centre crop
 in that order (from the resized image, or squares of the crop side from the
@@ -41,6 +42,7 @@ INTERPOLATIONS = (
     "nearest",
 )
 CROP_MODES = ("crop_then_resize", "resize_then_crop")
+_JPEG_MCU = 16  # Largest JPEG MCU side (4:2:0 chroma subsampling).
 NUM_CROPS = (1, 10)
 
 
@@ -241,8 +243,9 @@ def decode_eval_image(encoded: tf.Tensor, options: Options) -> tf.Tensor:
     """Decodes and preprocesses one encoded image: `eval_image(decode(.))`.
 
     For JPEG input with `crop_mode="crop_then_resize"` and one crop, decodes
-    only the centre window with `tf.image.decode_and_crop_jpeg` (same
-    pixels, less work).
+    only the centre window plus a 16-pixel margin with
+    `tf.image.decode_and_crop_jpeg` (same pixels, less work; without the
+    margin the crop's edge pixels differ on chroma-subsampled JPEGs).
 
     Args:
         encoded: scalar string tensor with the file's bytes.
@@ -258,9 +261,23 @@ def decode_eval_image(encoded: tf.Tensor, options: Options) -> tf.Tensor:
         shape = tf.image.extract_jpeg_shape(encoded)
         height, width = shape[0], shape[1]
         side = crop_side(height, width, options)
-        box = _crop_boxes(height, width, side, 1)[0]
+        top, left = tf.unstack(_crop_boxes(height, width, side, 1)[0])
+        # A window cut exactly at the crop changes the crop's edge pixels:
+        # libjpeg upsamples subsampled chroma there from the window alone
+        # (seen on 4:2:0 JPEGs). One MCU (16 px) of margin keeps every
+        # pixel of the crop interior, hence exact.
+        margin = _JPEG_MCU
+        top0 = tf.maximum(top - margin, 0)
+        left0 = tf.maximum(left - margin, 0)
+        bottom = tf.minimum(top + side + margin, height)
+        right = tf.minimum(left + side + margin, width)
         window = tf.image.decode_and_crop_jpeg(
-            encoded, tf.stack([box[0], box[1], side, side]), channels=3
+            encoded,
+            tf.stack([top0, left0, bottom - top0, right - left0]),
+            channels=3,
+        )
+        window = tf.slice(
+            window, [top - top0, left - left0, 0], [side, side, 3]
         )
         return _resize(window, [options.image_size] * 2, options)
 
