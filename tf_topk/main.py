@@ -41,6 +41,12 @@ _WORKDIR = flags.DEFINE_string(
 )
 
 DATA_SOURCES = ("files", "folder", "tfds", "tfrecord")
+
+
+class DataUnavailableError(RuntimeError):
+    """A tfds dataset could not be downloaded or prepared."""
+
+
 DISTRIBUTIONS = ("mirrored", "multi_worker", "none", "tpu")
 _NONE_WEIGHTS = ("none", "random", "")
 
@@ -388,7 +394,7 @@ def _prepare_tfds(
             download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
         )
     except Exception as e:  # Network, checksum and manual-data errors.
-        raise RuntimeError(
+        raise DataUnavailableError(
             f"Could not download and prepare tfds dataset {name!r} into "
             f"{builder.data_dir!r}: {e}\nWithout internet, prepare it on a "
             "machine with internet and pass --config.data.data_dir, or "
@@ -424,7 +430,7 @@ def main(argv: list[str]) -> None:
         )
     try:
         result = run(_CONFIG.value, _WORKDIR.value)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, DataUnavailableError) as e:
         raise app.UsageError(str(e)) from e
     published = result.metadata.get("published") or {}
     title = f"tf_topk: {_CONFIG.value.model.name}"
