@@ -98,6 +98,20 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(result.correct[1], 7)
         self.assertEqual(result.metadata["preprocessing"][0]["num_crops"], 10)
 
+    def test_ensemble_from_config(self):
+        # Two oracle members (one ending in softmax): their averaged
+        # probabilities still put the painted class first.
+        with self.config.unlocked():
+            member0 = self.config.model.copy_and_resolve_references()
+            member1 = self.config.model.copy_and_resolve_references()
+            member1.output = "softmax"
+            member1.kwargs.softmax = True
+            self.config.members = {"member0": member0, "member1": member1}
+            self.config.ensemble_weights = "2,1"
+        result = main.run(self.config, None)
+        self.assertEqual(result.correct[1], 7)
+        self.assertLen(result.metadata["members"], 2)
+
     @parameterized.named_parameters(
         (
             "source",
