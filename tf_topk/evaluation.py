@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -178,8 +179,11 @@ def _infer_batch_size(dataset: tf.data.Dataset) -> int:
     )
 
 
-def _pad_to_batch(dataset: tf.data.Dataset, batch_size: int):
-    """Pads every batch to `batch_size` rows, padding weighted 0."""
+def _pad_to_batch(
+    dataset: tf.data.Dataset, batch_size: int, rows: int | None = None
+):
+    """Pads every batch to `rows` (default `batch_size`) rows, weighted 0."""
+    target = rows or batch_size
 
     def pad(images, labels, weights=None):
         rows = tf.shape(labels)[0]
@@ -190,12 +194,12 @@ def _pad_to_batch(dataset: tf.data.Dataset, batch_size: int):
         )
         if weights is None:
             weights = tf.ones([rows], tf.float32)
-        missing = batch_size - rows
+        missing = target - rows
 
         def pad_one(x):
             paddings = [[0, missing]] + [[0, 0]] * (x.shape.rank - 1)
             x = tf.pad(x, paddings)
-            return tf.ensure_shape(x, [batch_size] + x.shape[1:].as_list())
+            return tf.ensure_shape(x, [target] + x.shape[1:].as_list())
 
         return (
             tf.nest.map_structure(pad_one, images),
@@ -324,17 +328,10 @@ def evaluate(
             else metrics.PerClassTopKAccuracy(num_classes, 1, ties=ties)
         )
 
-    padded = _pad_to_batch(dataset, batch_size)
-    if not _is_default(strategy):
-        options = tf.data.Options()
-        # Shard by example, not by file: there may be fewer files than
-        # workers, and every example must be seen exactly once.
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        padded = strategy.experimental_distribute_dataset(
-            padded.with_options(options)
-        )
+    if _is_default(strategy):
+        padded = _pad_to_batch(dataset, batch_size)
+    else:
+        padded = _distribute(dataset, strategy, batch_size)
 
     def replica_step(images, labels, weights):
         outputs = _predict(model, images, num_classes)
@@ -343,10 +340,12 @@ def evaluate(
             per_class.update_state(labels, outputs, weights)
         return tf.reduce_sum(weights)
 
+    # No collective per step: each worker counts its own rows, and the
+    # global count comes from the metric variables, summed across replicas
+    # and workers when read. Workers never wait on each other mid-loop.
     @tf.function(jit_compile=jit_compile)
     def step(images, labels, weights):
-        seen = strategy.run(replica_step, args=(images, labels, weights))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, seen, axis=None)
+        return strategy.run(replica_step, args=(images, labels, weights))
 
     num_batches = None
     if expected_num_examples is not None:
@@ -358,7 +357,7 @@ def evaluate(
         if use_bar
         else None
     )
-    seen = 0
+    local_seen = 0
     next_log = log_every_n_examples
     input_time = model_time = first_step_time = 0.0
     first_step_examples = 0
@@ -372,21 +371,33 @@ def evaluate(
         except StopIteration:
             break
         t1 = time.perf_counter()
-        step_seen = int(round(float(step(images, labels, weights))))
+        step_seen = sum(
+            float(x)
+            for x in strategy.experimental_local_results(
+                step(images, labels, weights)
+            )
+        )
         t2 = time.perf_counter()
         input_time += t1 - t0
         model_time += t2 - t1
-        seen += step_seen
+        local_seen += step_seen
         if batch_index == 0:
             first_step_time, first_step_examples = t2 - t0, step_seen
         batch_index += 1
         if bar is not None:
-            bar.update(batch_index, values=_running(topk))
-        elif progress != "none" and seen >= next_log:
-            running = " ".join(f"{k}={v:.4f}" for k, v in _running(topk))
-            logging.info("Processed %d images. %s", seen, running)
+            bar.update(batch_index, values=_running(topk, strategy))
+        elif progress != "none" and local_seen >= next_log:
+            running = " ".join(
+                f"{k}={v:.4f}" for k, v in _running(topk, strategy)
+            )
+            logging.info("Processed %d images. %s", local_seen, running)
             next_log += log_every_n_examples
     wall_time = time.perf_counter() - start
+
+    # Reading the metric variables sums them across replicas and workers
+    # (a collective that every worker reaches here, in the same order).
+    counts = topk.counts()
+    seen = int(round(counts.num_examples + counts.unlabeled))
 
     if seen == 0:
         raise ValueError(
@@ -400,7 +411,6 @@ def evaluate(
             "dropped or duplicated (drop_remainder, repeat(), a filter, or a "
             "wrong count). Refusing to report a number over the wrong set."
         )
-    counts = topk.counts()
     if counts.invalid_labels:
         raise ValueError(
             f"{int(counts.invalid_labels)} examples had labels outside "
@@ -408,7 +418,10 @@ def evaluate(
             "number of classes."
         )
     warm_time = wall_time - first_step_time
-    warm_examples = seen - first_step_examples
+    # All workers run the same number of steps, so this worker's share of
+    # the examples scales its local rate to the global one.
+    share = seen / local_seen if local_seen else 1.0
+    warm_examples = (local_seen - first_step_examples) * share
     images_per_s = (
         warm_examples / warm_time
         if warm_examples > 0 and warm_time > 0
@@ -443,5 +456,71 @@ def _is_default(strategy: tf.distribute.Strategy) -> bool:
     return type(strategy).__name__ == "_DefaultDistributionStrategy"
 
 
-def _running(topk: metrics.TopKAccuracies) -> list[tuple[str, float]]:
-    return [(name, float(value)) for name, value in topk.result().items()]
+def _distribute(
+    dataset: tf.data.Dataset, strategy: tf.distribute.Strategy, batch_size: int
+):
+    """Splits every global batch by rows across replicas and workers.
+
+    Each batch is padded (weight 0) to `replicas * per_replica` rows, and
+    worker w's L local replicas get rows [w*L*b, (w+1)*L*b) as L slices of
+    b = per_replica rows. So every example is counted exactly once, every
+    worker runs exactly one step per batch (no worker waits in a collective
+    for one that ran out of data), and every replica sees one static shape
+    (TPUs need that). The cost: every worker reads and preprocesses every
+    batch and keeps its share; tf.data's file or DATA auto-sharding of an
+    already batched, padded dataset could not guarantee both properties.
+    """
+    replicas = strategy.num_replicas_in_sync
+    per_replica = -(-batch_size // replicas)
+    padded = _pad_to_batch(dataset, batch_size, per_replica * replicas)
+    options = tf.data.Options()
+    # The rows are split here; tf.data must not shard again.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF
+    )
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        first = context.input_pipeline_id * local * per_replica
+
+        def slices(images, labels, weights):
+            def cut(x):
+                rows = x[first : first + local * per_replica]
+                shape = tf.concat([[local, per_replica], tf.shape(x)[1:]], 0)
+                return tf.ensure_shape(
+                    tf.reshape(rows, shape),
+                    [local, per_replica] + x.shape[1:].as_list(),
+                )
+
+            return tf.data.Dataset.from_tensor_slices(
+                tf.nest.map_structure(cut, (images, labels, weights))
+            )
+
+        # Consecutive elements go to the worker's replicas in turn.
+        return padded.flat_map(slices).with_options(options)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _local_sum(variable, strategy: tf.distribute.Strategy) -> np.ndarray:
+    """This worker's part of a metric variable, without a collective."""
+    parts = strategy.experimental_local_results(
+        getattr(variable, "value", variable)
+    )
+    return sum(np.asarray(part.numpy(), np.float64) for part in parts)
+
+
+def _running(
+    topk: metrics.TopKAccuracies, strategy: tf.distribute.Strategy
+) -> list[tuple[str, float]]:
+    """Running accuracies over this worker's examples.
+
+    Local reads only: a global read is a collective, and workers reach
+    their progress updates at different times.
+    """
+    correct = _local_sum(topk._correct, strategy)
+    count = float(_local_sum(topk._count, strategy))
+    return [
+        (f"top{k}", float(c) / count if count else math.nan)
+        for k, c in zip(topk.ks, correct)
+    ]
