@@ -2,6 +2,7 @@
 
 import doctest
 import math
+import sys
 
 import keras
 import numpy as np
@@ -49,6 +50,25 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(result.nonfinite, 0)
         self.assertEqual(result.per_class_count, tuple(np.bincount(labels)))
         self.assertEqual(sum(result.per_class_correct), 7)
+
+    def test_log_lines_report_running_accuracy(self):
+        dataset, _ = oracle_data()  # 7 of 10 right: the first 7.
+        with self.assertLogs(level="INFO") as logs:
+            evaluation.evaluate(
+                self.model, dataset, progress="log", log_every_n_examples=4
+            )
+        lines = [r.getMessage() for r in logs.records]
+        self.assertIn("Processed 4 images. top1=1.0000 top5=1.0000", lines)
+        self.assertIn("Processed 8 images. top1=0.8750 top5=1.0000", lines)
+
+    def test_progress_bar_shows_running_accuracy(self):
+        dataset, _ = oracle_data()
+        with self.captureWritesToStream(sys.stdout) as captured:
+            evaluation.evaluate(
+                self.model, dataset, progress="bar", expected_num_examples=10
+            )
+        self.assertIn("3/3", captured.contents())
+        self.assertIn("top1: 0.7000", captured.contents())
 
     def test_top3_matches_an_independent_rank(self):
         dataset, labels = oracle_data()
