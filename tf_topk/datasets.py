@@ -524,6 +524,21 @@ def _tfds_records(
             class_label.num_classes - 1,
         )
     by_file = None
+    if (
+        labels_file is None
+        and name == "imagenet2012"
+        and split.startswith("validation")
+        and label_key == "label"
+        and "file_name" in features
+    ):
+        # tfds' builder labels the validation tar by position (the i-th
+        # sorted file gets line i of validation_labels.txt): right for the
+        # full 50,000-image tar only. Labels by file name are right for
+        # any subset too.
+        labels_file = _tfds_resource("validation_labels.txt")
+        logging.info(
+            "Labelling %s:%s by file name from %s.", name, split, labels_file
+        )
     if labels_file is not None:
         if multi_label or "file_name" not in features:
             raise ValueError(
@@ -897,7 +912,10 @@ def build(
         labels_file: for `files`, a line-per-image ILSVRC labels file or a
             `<file>\\t<label>` TSV (default: the ILSVRC2012 validation
             labels, for ILSVRC-named images). For `tfds`, an ILSVRC
-            line-per-image file that overrides the labels by `file_name`.
+            line-per-image file that overrides the labels by `file_name`
+            (default for `imagenet2012` validation: the ILSVRC2012 ground
+            truth, because tfds labels a partial validation tar by
+            position, which is wrong for any subset).
         name: tfds dataset name (default `"imagenet2012"`).
         split: tfds split (default `"validation"`), slicing allowed.
         data_dir: tfds data directory (default: tfds' own).
