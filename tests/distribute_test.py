@@ -1,0 +1,302 @@
+"""Tests for tf_topk.distribute and distributed evaluation, exactly once."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from unittest import mock
+
+import conftest
+import keras
+import multiworker_main
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from tf_topk import distribute, evaluation, report, testing
+
+_HELPER = os.path.join(os.path.dirname(__file__), "multiworker_main.py")
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Each worker imports TensorFlow and meets the other; on 2 shared cores
+# this takes about 20 s. A hung collective must fail the test, not CI.
+_WORKER_TIMEOUT_S = 240
+
+
+def _tf_config(cluster, task_type, index):
+    return json.dumps(
+        {"cluster": cluster, "task": {"type": task_type, "index": index}}
+    )
+
+
+def _free_ports(n):
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+class _FakeStrategy:
+    """Calls the dataset function as worker `index` of `num_workers`."""
+
+    def __init__(self, num_workers, index, replicas_per_worker):
+        self.num_workers = num_workers
+        self.index = index
+        self.num_replicas_in_sync = num_workers * replicas_per_worker
+
+    def distribute_datasets_from_function(self, dataset_fn):
+        return dataset_fn(
+            tf.distribute.InputContext(
+                num_input_pipelines=self.num_workers,
+                input_pipeline_id=self.index,
+                num_replicas_in_sync=self.num_replicas_in_sync,
+            )
+        )
+
+
+class GetStrategyTest(tf.test.TestCase):
+    def test_none_is_the_default_strategy(self):
+        self.assertIs(
+            distribute.get_strategy("none"), tf.distribute.get_strategy()
+        )
+
+    def test_mirrored(self):
+        self.assertIsInstance(
+            distribute.get_strategy("mirrored"), tf.distribute.MirroredStrategy
+        )
+
+    def test_unknown_name_lists_the_valid_ones(self):
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^Argument `name` must be one of \['mirrored', 'multi_worker', "
+            r"'none', 'tpu'\]\. Received: name='multiworker'$",
+        ):
+            distribute.get_strategy("multiworker")
+
+    def test_name_must_be_a_string(self):
+        with self.assertRaisesRegex(
+            TypeError, r"Received: name=2 of type int$"
+        ):
+            distribute.get_strategy(2)
+
+    def test_tpu_without_a_tpu(self):
+        with mock.patch.dict(os.environ, {"TPU_NAME": ""}):
+            with self.assertRaisesRegex(
+                RuntimeError,
+                r"^distribution='tpu' needs a TPU, but none was found "
+                r"\(tried TPU_NAME='local': .*\)\. Run on a TPU VM, set "
+                r"TPU_NAME to your TPU, or use distribution='mirrored' or "
+                r"'none'\.$",
+            ):
+                distribute.get_strategy("tpu")
+
+    def test_multi_worker_rejects_a_malformed_tf_config(self):
+        with mock.patch.dict(os.environ, {"TF_CONFIG": "{worker: 1"}):
+            with self.assertRaisesRegex(
+                ValueError,
+                r"^The `TF_CONFIG` environment variable must be JSON like .*"
+                r"Received: TF_CONFIG='\{worker: 1' \(",
+            ):
+                distribute.get_strategy("multi_worker")
+
+
+class IsChiefTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.named_parameters(
+        ("alone", None, True),
+        ("worker_0", ({"worker": ["a:1", "b:2"]}, "worker", 0), True),
+        ("worker_1", ({"worker": ["a:1", "b:2"]}, "worker", 1), False),
+        (
+            "worker_0_beside_a_chief",
+            ({"chief": ["c:0"], "worker": ["a:1"]}, "worker", 0),
+            False,
+        ),
+        ("chief", ({"chief": ["c:0"], "worker": ["a:1"]}, "chief", 0), True),
+        (
+            "evaluator",
+            ({"worker": ["a:1"], "evaluator": ["e:1"]}, "evaluator", 0),
+            False,
+        ),
+    )
+    def test_from_tf_config(self, config, expected):
+        environ = {"TF_CONFIG": _tf_config(*config) if config else ""}
+        with mock.patch.dict(os.environ, environ):
+            self.assertEqual(distribute.is_chief(None), expected)
+            self.assertEqual(
+                distribute.is_chief(tf.distribute.get_strategy()), expected
+            )
+
+    def test_from_the_strategy_cluster_resolver(self):
+        resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec({"worker": ["a:1", "b:2"]}),
+            task_type="worker",
+            task_id=1,
+        )
+        strategy = mock.Mock(cluster_resolver=resolver)
+        # The resolver wins over a TF_CONFIG that says otherwise.
+        environ = {"TF_CONFIG": _tf_config({"worker": ["a:1"]}, "worker", 0)}
+        with mock.patch.dict(os.environ, environ):
+            self.assertFalse(distribute.is_chief(strategy))
+            self.assertEqual(distribute.task(strategy), ("worker", 1))
+
+
+class RowSplitTest(tf.test.TestCase, parameterized.TestCase):
+    """Every worker and replica gets one static slice of every batch."""
+
+    @parameterized.named_parameters(
+        ("2_workers_2_replicas", 2, 2, 16),
+        ("3_workers_1_replica", 3, 1, 22),
+    )
+    def test_each_example_once_and_equal_steps(
+        self, num_workers, per_worker, rows
+    ):
+        data = multiworker_main.oracle_dataset()
+        expected = sorted(
+            np.concatenate([labels.numpy() for _, labels in data]).tolist()
+        )
+        seen, steps = [], []
+        for index in range(num_workers):
+            strategy = _FakeStrategy(num_workers, index, per_worker)
+            worker = evaluation._distribute(data, strategy, 64)
+            images, labels, weights = worker.element_spec
+            self.assertEqual(images.shape.as_list(), [rows, 8, 8, 3])
+            self.assertEqual(weights.shape.as_list(), [rows])
+            elements = list(worker)
+            steps.append(len(elements) / per_worker)
+            for _, labels, weights in elements:
+                seen.extend(labels.numpy()[weights.numpy() > 0].tolist())
+        # 1,001 examples in batches of 64: 16 steps on every worker.
+        self.assertEqual(steps, [16] * num_workers)
+        self.assertEqual(sorted(seen), expected)
+
+
+class MirroredTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+
+    @parameterized.named_parameters(
+        ("1_device", 1), ("2_devices", 2), ("3_devices", 3)
+    )
+    def test_identical_exact_counts(self, num_devices):
+        strategy = tf.distribute.MirroredStrategy(
+            conftest.logical_cpus(num_devices)
+        )
+        with strategy.scope():
+            model = testing.oracle_model(multiworker_main.NUM_CLASSES)
+        result = evaluation.evaluate(
+            model,
+            multiworker_main.oracle_dataset(),
+            ks=(1, 5),
+            strategy=strategy,
+            expected_num_examples=1001,
+            batch_size=64,
+            progress="log",
+            log_every_n_examples=500,
+        )
+        self.assertEqual(strategy.num_replicas_in_sync, num_devices)
+        self.assertEqual(result.num_examples, 1001)
+        self.assertEqual(result.num_scored, 1001)
+        self.assertEqual(result.correct, {1: 737, 5: 887})
+        self.assertEqual(sum(result.per_class_count), 1001)
+        self.assertEqual(sum(result.per_class_correct), 737)
+        self.assertEqual(result.nonfinite, 0)
+
+    def test_wrong_expected_count_raises_under_a_strategy(self):
+        strategy = tf.distribute.MirroredStrategy(conftest.logical_cpus(2))
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^The evaluation saw 1001 examples but "
+            r"expected_num_examples=1000: ",
+        ):
+            evaluation.evaluate(
+                testing.oracle_model(multiworker_main.NUM_CLASSES),
+                multiworker_main.oracle_dataset(),
+                strategy=strategy,
+                expected_num_examples=1000,
+                progress="none",
+            )
+
+
+class MultiWorkerTest(tf.test.TestCase):
+    def _run_workers(self, name, num_workers, results_dir):
+        out_dir = self.create_tempdir().full_path
+        ports = _free_ports(num_workers)
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+        processes = []
+        for index in range(num_workers):
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+            env["TF_CONFIG"] = (
+                _tf_config(cluster, "worker", index) if num_workers > 1 else ""
+            )
+            env["PYTHONPATH"] = os.pathsep.join(
+                [_REPO, env.get("PYTHONPATH", "")]
+            )
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, _HELPER, name, out_dir, results_dir],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        deadline = time.monotonic() + _WORKER_TIMEOUT_S
+        logs = []
+        try:
+            for process in processes:
+                remaining = max(1.0, deadline - time.monotonic())
+                logs.append(process.communicate(timeout=remaining)[0])
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+        for process, log in zip(processes, logs):
+            self.assertEqual(process.returncode, 0, msg=log[-3000:])
+        records = []
+        for name in sorted(os.listdir(out_dir)):
+            with open(os.path.join(out_dir, name)) as f:
+                records.append(json.load(f))
+        return records
+
+    def test_two_workers_count_as_one_process_and_write_once(self):
+        single_dir = self.create_tempdir().full_path
+        results_dir = self.create_tempdir().full_path
+        (single,) = self._run_workers("none", 1, single_dir)
+        workers = self._run_workers("multi_worker", 2, results_dir)
+
+        self.assertEqual(single["correct"], {"1": 737, "5": 887})
+        self.assertEqual(single["num_examples"], 1001)
+        self.assertEqual(
+            [w["task"] for w in workers], [["worker", 0], ["worker", 1]]
+        )
+        self.assertEqual([w["is_chief"] for w in workers], [True, False])
+        for worker in workers:
+            self.assertEqual(worker["num_replicas"], 2)
+            for key in (
+                "num_examples",
+                "correct",
+                "per_class_count",
+                "per_class_correct",
+            ):
+                self.assertEqual(worker[key], single[key], msg=key)
+        # Only the chief wrote: one results.json, with the global counts.
+        written = [
+            os.path.relpath(os.path.join(root, f), results_dir)
+            for root, _, files in os.walk(results_dir)
+            for f in files
+            if f == report.RESULTS_FILE
+        ]
+        self.assertEqual(written, [report.RESULTS_FILE])
+        with open(os.path.join(results_dir, report.RESULTS_FILE)) as f:
+            results = json.load(f)
+        self.assertEqual(results["num_examples"], 1001)
+        self.assertEqual(results["top1_correct"], 737)
+        self.assertEqual(results["top5_correct"], 887)
