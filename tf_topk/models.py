@@ -558,7 +558,7 @@ def _load_whole_model(path: str) -> keras.Model:
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
         raise ValueError(
             "Argument `weights` is a directory without saved_model.pb, so "
-            "not a TF SavedModel. Received: weights={path!r}"
+            f"not a TF SavedModel. Received: weights={path!r}"
         )
     import tensorflow as tf
 
