@@ -182,9 +182,12 @@ class MirroredTest(tf.test.TestCase, parameterized.TestCase):
         keras.backend.clear_session()
 
     @parameterized.named_parameters(
-        ("1_device", 1), ("2_devices", 2), ("3_devices", 3)
+        ("1_device", 1),
+        ("2_devices", 2),
+        ("3_devices", 3),
+        ("2_devices_xla", 2, True),
     )
-    def test_identical_exact_counts(self, num_devices):
+    def test_identical_exact_counts(self, num_devices, jit_compile=False):
         strategy = tf.distribute.MirroredStrategy(
             conftest.logical_cpus(num_devices)
         )
@@ -197,6 +200,7 @@ class MirroredTest(tf.test.TestCase, parameterized.TestCase):
             strategy=strategy,
             expected_num_examples=1001,
             batch_size=64,
+            jit_compile=jit_compile,
             progress="log",
             log_every_n_examples=500,
         )

@@ -170,9 +170,3 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
             cluster = {}
         return "chief" not in cluster
     return False
-
-
-def num_workers(strategy: tf.distribute.Strategy) -> int:
-    """Processes (input pipelines) that run `strategy` together."""
-    extended = strategy.extended
-    return int(getattr(extended, "_num_workers", 1) or 1)

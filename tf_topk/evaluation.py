@@ -282,14 +282,21 @@ def evaluate(
             labels as class indices [B] or multi-hot [B, C] (multi-label).
         ks: the k values, each at most C.
         strategy: a `tf.distribute` strategy to run under; default: the
-            current one (none).
+            current one (none). Every batch is split by rows across its
+            replicas and workers (see `_distribute`): each example is
+            counted once, every worker runs one step per batch, and every
+            replica sees one static shape. Every worker of a multi-worker
+            run must call `evaluate` with the same dataset; each gets the
+            global result.
         expected_num_examples: the number of examples the dataset must
             yield; a different count raises.
         batch_size: the (global) batch size of `dataset`; inferred from its
-            first batch when None. Every batch is padded to it.
+            first batch when None. Every batch is padded to it (under a
+            strategy, to the next multiple of the number of replicas).
         ties: "inclusive" (tf.math.in_top_k) or "exclusive"; see
             `tf_topk.metrics`.
-        jit_compile: compile the step with XLA.
+        jit_compile: compile the step with XLA (under a strategy, the
+            model's forward pass only).
         progress: "auto" (a bar on a terminal, log lines otherwise), "bar",
             "log" or "none".
         log_every_n_examples: interval of the progress log lines.
@@ -328,13 +335,22 @@ def evaluate(
             else metrics.PerClassTopKAccuracy(num_classes, 1, ties=ties)
         )
 
-    if _is_default(strategy):
-        padded = _pad_to_batch(dataset, batch_size)
-    else:
+    distributed = not _is_default(strategy)
+    if distributed:
         padded = _distribute(dataset, strategy, batch_size)
+    else:
+        padded = _pad_to_batch(dataset, batch_size)
+
+    # Under a strategy, XLA compiles only the model: a compiled step reads
+    # every replica's metric variables from one device, which XLA refuses.
+    predict = (
+        tf.function(_predict, jit_compile=True)
+        if jit_compile and distributed
+        else _predict
+    )
 
     def replica_step(images, labels, weights):
-        outputs = _predict(model, images, num_classes)
+        outputs = predict(model, images, num_classes)
         topk.update_state(labels, outputs, weights)
         if per_class is not None:
             per_class.update_state(labels, outputs, weights)
@@ -343,7 +359,7 @@ def evaluate(
     # No collective per step: each worker counts its own rows, and the
     # global count comes from the metric variables, summed across replicas
     # and workers when read. Workers never wait on each other mid-loop.
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile and not distributed)
     def step(images, labels, weights):
         return strategy.run(replica_step, args=(images, labels, weights))
 
