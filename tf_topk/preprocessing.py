@@ -154,16 +154,14 @@ def _resize(image: tf.Tensor, size, options: Options) -> tf.Tensor:
     return tf.clip_by_value(tf.cast(resized, tf.float32), 0.0, 255.0)
 
 
-def _crop_boxes(height, width, crop, num_crops: int):
-    """[num_crops, 2] (top, left) offsets: centre, or corners + centre."""
+def _crop_boxes(height, width, crop, num_crops: int) -> list:
+    """(top, left) offsets: the centre, or the corners then the centre."""
     top = (height - crop) // 2
     left = (width - crop) // 2
     if num_crops == 1:
-        return tf.stack([[top, left]])
+        return [(top, left)]
     bottom, right = height - crop, width - crop
-    return tf.stack(
-        [[0, 0], [0, right], [bottom, 0], [bottom, right], [top, left]]
-    )
+    return [(0, 0), (0, right), (bottom, 0), (bottom, right), (top, left)]
 
 
 def _shorter_side_size(height, width, target: int):
@@ -211,6 +209,8 @@ def eval_image(image: tf.Tensor, options: Options) -> tf.Tensor:
     shape = tf.shape(image)
     height, width = shape[0], shape[1]
     size = options.image_size
+    # Crops are unrolled in Python (at most 5 boxes): a tf.map_fn loop here
+    # cost more than the crops themselves.
     if options.crop_mode == "resize_then_crop":
         resized = _resize(
             image,
@@ -219,24 +219,22 @@ def eval_image(image: tf.Tensor, options: Options) -> tf.Tensor:
         )
         shape = tf.shape(resized)
         boxes = _crop_boxes(shape[0], shape[1], size, options.num_crops)
-        crops = tf.map_fn(
-            lambda box: tf.slice(resized, [box[0], box[1], 0], [size, size, 3]),
-            boxes,
-            fn_output_signature=tf.float32,
-        )
-        return _finish(crops, options)
+        crops = [
+            tf.slice(resized, [top, left, 0], [size, size, 3])
+            for top, left in boxes
+        ]
+        return _finish(tf.stack(crops), options)
     side = crop_side(height, width, options)
     boxes = _crop_boxes(height, width, side, options.num_crops)
-    crops = tf.map_fn(
-        lambda box: _resize(
-            tf.slice(image, [box[0], box[1], 0], [side, side, 3]),
+    crops = [
+        _resize(
+            tf.slice(image, [top, left, 0], [side, side, 3]),
             [size, size],
             options,
-        ),
-        boxes,
-        fn_output_signature=tf.float32,
-    )
-    return _finish(crops, options)
+        )
+        for top, left in boxes
+    ]
+    return _finish(tf.stack(crops), options)
 
 
 def decode_eval_image(encoded: tf.Tensor, options: Options) -> tf.Tensor:
@@ -261,7 +259,7 @@ def decode_eval_image(encoded: tf.Tensor, options: Options) -> tf.Tensor:
         shape = tf.image.extract_jpeg_shape(encoded)
         height, width = shape[0], shape[1]
         side = crop_side(height, width, options)
-        top, left = tf.unstack(_crop_boxes(height, width, side, 1)[0])
+        top, left = _crop_boxes(height, width, side, 1)[0]
         # A window cut exactly at the crop changes the crop's edge pixels:
         # libjpeg upsamples subsampled chroma there from the window alone
         # (seen on 4:2:0 JPEGs). One MCU (16 px) of margin keeps every
