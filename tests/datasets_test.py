@@ -479,6 +479,39 @@ class TinyImages(tfds.core.GeneratorBasedBuilder):
             )
 
 
+SUBSET_SYNSETS = (999, 3, 500)
+
+
+class TinySynsets(tfds.core.GeneratorBasedBuilder):
+    """6 images labelled by 3 synsets, like imagenette or ImageNet-A/R."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        synsets = datasets.imagenet_synsets()
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(None, None, 3)),
+                    "label": tfds.features.ClassLabel(
+                        names=[synsets[i] for i in SUBSET_SYNSETS]
+                    ),
+                }
+            ),
+            supervised_keys=("image", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager
+        return {"test": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i in range(6):
+            image = testing.constant_image(0, NUM_CLASSES, height=9, width=9)
+            yield i, {"image": image, "label": i % 3}
+
+
 class TfdsTest(DataTestCase):
     @classmethod
     def setUpClass(cls):
@@ -539,6 +572,33 @@ class TfdsTest(DataTestCase):
             expected[i, classes] = 1.0
         self.assertAllEqual(rows, expected[self.tfds_order()])
         self.assertEqual(rows.sum(axis=1).tolist().count(0.0), 1)
+
+    def test_synset_classes_map_to_imagenet_indices(self):
+        data_dir = self.create_tempdir().full_path
+        builder = tfds.builder("tiny_synsets", data_dir=data_dir)
+        builder.download_and_prepare()
+        dataset, info = datasets.build_with_info(
+            "tfds", name="tiny_synsets", split="test", data_dir=data_dir
+        )
+        self.assertEqual(info.num_examples, 6)
+        self.assertEqual(info.label_mapping, "imagenet_synsets")
+        raw = [
+            int(example["label"])
+            for example in builder.as_dataset(
+                split="test",
+                shuffle_files=False,
+                read_config=tfds.ReadConfig(interleave_cycle_length=1),
+            ).as_numpy_iterator()
+        ]
+        labels = np.concatenate([y.numpy() for _, y in dataset])
+        self.assertAllEqual(labels, [SUBSET_SYNSETS[i] for i in raw])
+        # With their own 3 classes the labels stay tfds' indices.
+        dataset, _ = build(
+            "tfds", name="tiny_synsets", split="test", data_dir=data_dir
+        )
+        self.assertAllEqual(
+            np.concatenate([y.numpy() for _, y in dataset]), raw
+        )
 
     def test_split_slice(self):
         dataset, num_examples = build(
