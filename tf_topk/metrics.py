@@ -265,7 +265,6 @@ def decide(
     in_range = _check_label_range(labels, has_label, num_classes)
     valid = in_range & has_label
     safe_labels = tf.where(valid, labels, 0)
-    target = tf.gather(scores, safe_labels, axis=1, batch_dims=1)
 
     # One cheap full reduction; the exact per-row check only runs when it
     # fails (NaN/Inf present, or a float32 overflow of the sum).
@@ -278,6 +277,7 @@ def decide(
     usable = valid & ~nonfinite
 
     if _in_xla_context():
+        target = tf.gather(scores, safe_labels, axis=1, batch_dims=1)
         greater = tf.reduce_sum(
             tf.cast(scores > target[:, None], tf.int32), axis=1
         )
@@ -290,7 +290,11 @@ def decide(
         candidate = usable & tf.math.in_top_k(safe_labels, scores, max(ks))
         rows = tf.where(candidate)
         sub_scores = tf.gather_nd(scores, rows)
-        sub_target = tf.gather_nd(target, rows)[:, None]
+        # The true-class scores of the candidate rows only: a gather over
+        # every row costs more than the whole candidate search on random
+        # logits.
+        sub_labels = tf.gather_nd(safe_labels, rows)
+        sub_target = tf.gather(sub_scores, sub_labels, batch_dims=1)[:, None]
         never = tf.fill([batch], num_classes + 1)
         greater = tf.tensor_scatter_nd_update(
             never,
