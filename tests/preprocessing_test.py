@@ -303,6 +303,19 @@ class EvalImageTest(tf.test.TestCase, parameterized.TestCase):
         )
         self.assertEqual(float(tf.reduce_min(out)), 0.0)
         self.assertEqual(float(tf.reduce_max(out)), 255.0)
+        # The fused JPEG path clips too.
+        fused = preprocessing.decode_eval_image(
+            tf.io.encode_jpeg(image, quality=100),
+            preprocessing.Options(
+                image_size=30,
+                crop_fraction=1.0,
+                interpolation=interpolation,
+                antialias=False,
+                crop_mode="crop_then_resize",
+            ),
+        )
+        self.assertEqual(float(tf.reduce_min(fused)), 0.0)
+        self.assertEqual(float(tf.reduce_max(fused)), 255.0)
 
     def test_interpolations_differ(self):
         rng = np.random.default_rng(0)

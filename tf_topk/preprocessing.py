@@ -150,8 +150,7 @@ def _resize(image: tf.Tensor, size, options: Options) -> tf.Tensor:
     resized = tf.image.resize(
         image, size, method=options.interpolation, antialias=options.antialias
     )
-    # Cubic and Lanczos kernels overshoot; model inputs stay in 0..255.
-    return tf.clip_by_value(tf.cast(resized, tf.float32), 0.0, 255.0)
+    return tf.cast(resized, tf.float32)
 
 
 def _crop_boxes(height, width, crop, num_crops: int) -> list:
@@ -181,6 +180,9 @@ def crop_side(height, width, options: Options) -> tf.Tensor:
 
 
 def _finish(crops: tf.Tensor, options: Options) -> tf.Tensor:
+    # Cubic and Lanczos kernels overshoot; model inputs stay in 0..255.
+    # Clipping the crops, not the whole resized image, costs less.
+    crops = tf.clip_by_value(crops, 0.0, 255.0)
     size = options.image_size
     if options.num_crops == 1:
         return tf.ensure_shape(crops[0], [size, size, 3])
@@ -277,7 +279,8 @@ def decode_eval_image(encoded: tf.Tensor, options: Options) -> tf.Tensor:
         window = tf.slice(
             window, [top - top0, left - left0, 0], [side, side, 3]
         )
-        return _resize(window, [options.image_size] * 2, options)
+        resized = _resize(window, [options.image_size] * 2, options)
+        return _finish(resized[tf.newaxis], options)
 
     def generic():
         return eval_image(decode_image(encoded), options)
