@@ -5,6 +5,7 @@ import glob
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
@@ -160,6 +161,78 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
         self.config.data.path = os.path.join(self.images, "missing")
         with self.assertRaisesRegex(FileNotFoundError, "missing"):
             main.run(self.config, None)
+
+
+class DistributedRunTest(tf.test.TestCase):
+    def test_mirrored_over_three_logical_cpus(self):
+        conftest.logical_cpus(3)
+        images = self.create_tempdir().full_path
+        write_smoke_images(images)
+        config = load_config_module("smoke").get_config()
+        config.data.path = images
+        config.distribution = "mirrored"
+        result = main.run(config, None)
+        self.assertEqual(result.num_examples, 10)
+        self.assertEqual(result.correct[1], 7)
+        self.assertLen(result.metadata["devices"], 3)
+
+    def test_two_worker_command_line_counts_once_and_chief_writes(self):
+        images = self.create_tempdir().full_path
+        write_smoke_images(images)
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            b.bind(("127.0.0.1", 0))
+            ports = [a.getsockname()[1], b.getsockname()[1]]
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+        workdirs = [self.create_tempdir().full_path for _ in ports]
+        processes = []
+        for index, workdir in enumerate(workdirs):
+            tf_config = {
+                "cluster": cluster,
+                "task": {"type": "worker", "index": index},
+            }
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "tf_topk",
+                        f"--config={CONFIGS}/smoke.py",
+                        f"--config.data.path={images}",
+                        "--config.distribution=multi_worker",
+                        f"--workdir={workdir}",
+                    ],
+                    cwd=REPO,
+                    env={
+                        **os.environ,
+                        "TF_CPP_MIN_LOG_LEVEL": "3",
+                        "TF_CONFIG": json.dumps(tf_config),
+                    },
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        logs = []
+        try:
+            for process in processes:
+                logs.append(process.communicate(timeout=300)[0])
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+        for process, log in zip(processes, logs):
+            self.assertEqual(process.returncode, 0, log[-3000:])
+        self.assertEqual(os.listdir(workdirs[1]), [])  # Not the chief.
+        with open(os.path.join(workdirs[0], "results.json")) as f:
+            record = json.load(f)
+        self.assertEqual(record["num_examples"], 10)
+        self.assertEqual(record["top1_correct"], 7)
+        self.assertEqual(record["distribution"], "multi_worker")
+        # Both workers print the same global table.
+        for log in logs:
+            self.assertIn("7 / 10", log)
 
 
 class ConfigFilesTest(parameterized.TestCase):
