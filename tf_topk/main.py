@@ -27,7 +27,14 @@ from absl import app, flags, logging
 from ml_collections import config_dict, config_flags
 
 import tf_topk
-from tf_topk import datasets, diagnostics, evaluation, models, report
+from tf_topk import (
+    datasets,
+    diagnostics,
+    distribute,
+    evaluation,
+    models,
+    report,
+)
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
@@ -47,7 +54,6 @@ class DataUnavailableError(RuntimeError):
     """A tfds dataset could not be downloaded or prepared."""
 
 
-DISTRIBUTIONS = ("mirrored", "multi_worker", "none", "tpu")
 _NONE_WEIGHTS = ("none", "random", "")
 
 
@@ -234,7 +240,7 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
     """
     data = config.data
     _choice("config.data.source", data.source, DATA_SOURCES)
-    _choice("config.distribution", config.distribution, DISTRIBUTIONS)
+    _choice("config.distribution", config.distribution, distribute.STRATEGIES)
     _choice("config.eval.ties", config.eval.ties, ("exclusive", "inclusive"))
     if data.source != "tfds" and not data.path:
         raise ValueError(
@@ -248,8 +254,6 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         )
     strategy = None
     if config.distribution != "none":
-        from tf_topk import distribute
-
         strategy = distribute.get_strategy(config.distribution)
 
     if data.source == "tfds":
@@ -413,8 +417,6 @@ def _preprocessing_options(options: Mapping[str, Any], num_crops: int):
 def _is_chief(strategy) -> bool:
     if strategy is None:
         return True
-    from tf_topk import distribute
-
     return distribute.is_chief(strategy)
 
 
