@@ -2,6 +2,7 @@
 
 import csv
 import glob
+import hashlib
 import importlib.util
 import json
 import os
@@ -379,7 +380,18 @@ class RealDataTest(tf.test.TestCase):
             self.weights / "mobilenet_0.75_224_legacy.h5",
             os.path.join(keras_home, "models", "mobilenet_7_5_224_tf.h5"),
         )
-        self.run_mobilenet("imagenet", env={"KERAS_HOME": keras_home})
+        record, _ = self.run_mobilenet(
+            "imagenet", env={"KERAS_HOME": keras_home}
+        )
+        # The file Keras read, and its hash, are on record.
+        self.assertEqual(
+            record["model"]["weights_file"],
+            os.path.join(keras_home, "models", "mobilenet_7_5_224_tf.h5"),
+        )
+        digest = hashlib.sha256(
+            (self.weights / "mobilenet_0.75_224_legacy.h5").read_bytes()
+        ).hexdigest()
+        self.assertEqual(record["model"]["weights_sha256"], digest)
 
     def test_tfds_imagenet2012_prepared_from_a_manual_dir(self):
         # tfds' real imagenet2012 builder, prepared offline from a manual

@@ -168,7 +168,10 @@ def _member(section, preprocess, labels_subset, path: str):
     record = {
         "name": spec.name if spec else (name or "custom"),
         "weights": section.weights,
-        "weights_sha256": _file_sha256(weights),
+        "weights_file": getattr(model, "tf_topk_weights_file", weights),
+        "weights_sha256": _file_sha256(
+            getattr(model, "tf_topk_weights_file", weights)
+        ),
         "alpha": section.alpha,
         "image_size": int(image_size),
         "preprocess_mode": section.preprocess_mode

@@ -502,8 +502,13 @@ def load(
     if weights is None:
         return spec.constructor(weights=None, **kwargs)
     if weights == "imagenet":
-        with _keras_cache(spec):
-            return spec.constructor(weights="imagenet", **kwargs)
+        with _keras_cache(spec) as fetched:
+            model = spec.constructor(weights="imagenet", **kwargs)
+        if fetched:
+            # The file Keras read: results can record its hash.
+            model.tf_topk_weights_file = fetched[-1]
+            logging.info("Loaded %s weights from %s", spec.name, fetched[-1])
+        return model
     path = os.fspath(weights)
     if not path.endswith((".h5", ".hdf5")):
         raise ValueError(
@@ -512,6 +517,7 @@ def load(
             f"weights={path!r}"
         )
     model = spec.constructor(weights=None, **kwargs)
+    model.tf_topk_weights_file = path
     try:
         model.load_weights(path)
     except Exception as error:
@@ -599,18 +605,19 @@ def _load_whole_model(path: str) -> keras.Model:
 
 
 @contextlib.contextmanager
-def _keras_cache(spec: ModelSpec) -> Iterator[None]:
+def _keras_cache(spec: ModelSpec) -> Iterator[list[str]]:
     """Resolve the Keras cache at call time and explain offline failures.
 
     Keras reads `KERAS_HOME` once, at import; the applications fetch their
     weights through `keras.src.utils.file_utils.get_file`, so wrapping it
     lets `$KERAS_HOME` set later count, and names the file a failed
-    download needed.
+    download needed. Yields the list of the files fetched.
     """
+    fetched: list[str] = []
     try:
         from keras.src.utils import file_utils
     except ImportError:  # A Keras without this layout: plain behaviour.
-        yield
+        yield fetched
         return
     original = file_utils.get_file
 
@@ -625,7 +632,9 @@ def _keras_cache(spec: ModelSpec) -> Iterator[None]:
         target = os.path.join(os.path.expanduser(cache_dir), subdir, fname)
         cached = os.path.exists(target)
         try:
-            return original(*args, **kwargs)
+            path = original(*args, **kwargs)
+            fetched.append(path)
+            return path
         except Exception as error:
             if cached:
                 raise
@@ -640,7 +649,7 @@ def _keras_cache(spec: ModelSpec) -> Iterator[None]:
 
     file_utils.get_file = get_file
     try:
-        yield
+        yield fetched
     finally:
         file_utils.get_file = original
 
@@ -908,7 +917,11 @@ def inference_model(
         class_subset=subset,
         name="probabilities",
     )(model(inputs))
-    return keras.Model(images, probabilities, name=name)
+    wrapped = keras.Model(images, probabilities, name=name)
+    weights_file = getattr(model, "tf_topk_weights_file", None)
+    if weights_file:
+        wrapped.tf_topk_weights_file = weights_file
+    return wrapped
 
 
 def build(
