@@ -77,6 +77,7 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(record["top3_correct"], result.correct[3])
         self.assertEqual(record["data"]["num_examples"], 10)
         self.assertEqual(record["data"]["source"], "folder")
+        self.assertEqual(record["data"]["skipped"], [])
         self.assertEqual(record["model"]["name"], "oracle")
         self.assertEqual(record["preprocessing"][0]["image_size"], 32)
         self.assertEqual(record["versions"]["tensorflow"], tf.__version__)
@@ -86,12 +87,32 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
             rows = list(csv.DictReader(f))
         self.assertLen(rows, NUM_CLASSES)
         counts = [int(row["count"]) for row in rows]
+        # Folder names (sorted) name the classes.
+        self.assertEqual(
+            [row["class_name"] for row in rows],
+            sorted(os.listdir(self.images)),
+        )
         self.assertEqual(counts, np.bincount(self.labels).tolist())
         self.assertEqual(sum(int(row["correct"]) for row in rows), 7)
         self.assertNotEmpty(
             glob.glob(os.path.join(workdir, "tensorboard", "events.*"))
         )
         self.assertEmpty(glob.glob(os.path.join(workdir, "*.tmp-*")))
+
+    def test_corrupt_file_is_skipped_and_listed_on_request(self):
+        corrupt = os.path.join(
+            self.images, sorted(os.listdir(self.images))[0], "corrupt.jpg"
+        )
+        with open(corrupt, "wb") as f:
+            f.write(b"not an image")
+        self.config.data.skip_corrupt = True
+        workdir = self.create_tempdir().full_path
+        result = main.run(self.config, workdir)
+        self.assertEqual(result.num_examples, 10)
+        with open(os.path.join(workdir, "results.json")) as f:
+            record = json.load(f)
+        self.assertEqual(record["data"]["num_skipped"], 1)
+        self.assertIn("corrupt.jpg", record["data"]["skipped"][0])
 
     def test_multi_crop_from_config(self):
         self.config.data.num_crops = 10

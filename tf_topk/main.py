@@ -295,10 +295,11 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
                 weights=_ensemble_weights(config.ensemble_weights, len(built)),
             )
     options = [_preprocessing_options(b[1], data.num_crops) for b in built]
-    dataset, num_examples = datasets.build(
+    dataset, info = datasets.build_with_info(
         **{**data_kwargs, "num_crops": 1},
         preprocess=options[0] if len(options) == 1 else options,
     )
+    num_examples = info.num_examples
     logging.info(
         "Evaluating %s on %d examples (%s).",
         config.model.name,
@@ -320,6 +321,11 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
             "num_examples": num_examples,
             "label_offset": data.label_offset,
             "num_crops": data.num_crops,
+            "label_mapping": info.label_mapping,
+            "multi_label": info.multi_label,
+            # Files left out with skip_corrupt=True, never silently.
+            "num_skipped": info.num_skipped,
+            "skipped": list(info.skipped),
         },
         "preprocessing": [o.to_dict() for o in options],
         "published": (
@@ -365,11 +371,13 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         result, metadata={**metadata, "diagnostics": causes}
     )
     if workdir and _is_chief(strategy):
-        class_names = (
-            models.imagenet_synsets()
-            if model.output_shape[-1] == 1000
-            else None
-        )
+        num_outputs = model.output_shape[-1]
+        if len(info.class_names) == num_outputs:
+            class_names = list(info.class_names)
+        elif num_outputs == 1000:
+            class_names = models.imagenet_synsets()
+        else:
+            class_names = None
         paths = report.write(result, workdir, class_names=class_names)
         logging.info("Wrote %s", paths["results"])
     return result
