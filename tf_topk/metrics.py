@@ -51,6 +51,12 @@ def _validate_k(k, argument="k"):
     return int(k)
 
 
+# Up to this many ks, `decide` calls tf.math.in_top_k once per k; beyond
+# it, once at max(ks) plus an exact rank of the rows in the top max(ks)
+# (see benchmarks/metrics_bench.py).
+_PER_K_IN_TOP_K = 2
+
+
 def _validate_ks(ks):
     if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
         ks = (ks,)
@@ -276,7 +282,9 @@ def decide(
     )
     usable = valid & ~nonfinite
 
-    if _in_xla_context():
+    xla = _in_xla_context()
+    per_k = not xla and len(ks) <= _PER_K_IN_TOP_K
+    if xla:
         target = tf.gather(scores, safe_labels, axis=1, batch_dims=1)
         greater = tf.reduce_sum(
             tf.cast(scores > target[:, None], tf.int32), axis=1
@@ -285,9 +293,17 @@ def decide(
             tf.cast(scores >= target[:, None], tf.int32), axis=1
         )
     else:
+        # in_top_k stops reading a row once k scores beat the true one, so
+        # for a few ks one call per k (run concurrently, sharing the rows
+        # they fetch) beats an exact rank; for more ks the exact rank of
+        # the rows in the top max(ks) is cheaper.
+        in_top = [
+            tf.math.in_top_k(safe_labels, scores, k)
+            for k in (ks if per_k else ks[-1:])
+        ]
         # Rows outside the top max(ks) are wrong for every k and cannot be
-        # decided by a tie; only the others need an exact rank.
-        candidate = usable & tf.math.in_top_k(safe_labels, scores, max(ks))
+        # decided by a tie; only the others need an exact count.
+        candidate = usable & in_top[-1]
         rows = tf.where(candidate)
         sub_scores = tf.gather_nd(scores, rows)
         # The true-class scores of the candidate rows only: a gather over
@@ -296,19 +312,25 @@ def decide(
         sub_labels = tf.gather_nd(safe_labels, rows)
         sub_target = tf.gather(sub_scores, sub_labels, batch_dims=1)[:, None]
         never = tf.fill([batch], num_classes + 1)
-        greater = tf.tensor_scatter_nd_update(
-            never,
-            rows,
-            tf.reduce_sum(tf.cast(sub_scores > sub_target, tf.int32), axis=1),
-        )
         at_least = tf.tensor_scatter_nd_update(
             never,
             rows,
             tf.reduce_sum(tf.cast(sub_scores >= sub_target, tf.int32), axis=1),
         )
+        if not per_k:
+            greater = tf.tensor_scatter_nd_update(
+                never,
+                rows,
+                tf.reduce_sum(
+                    tf.cast(sub_scores > sub_target, tf.int32), axis=1
+                ),
+            )
     k_row = tf.constant(ks, tf.int32)[None, :]
     # inclusive: fewer than k classes strictly above the true class.
-    inclusive = greater[:, None] < k_row
+    if per_k:
+        inclusive = tf.stack(in_top, axis=1)
+    else:
+        inclusive = greater[:, None] < k_row
     # exclusive: at most k classes (the true one included) at or above it.
     exclusive = at_least[:, None] <= k_row
     usable_k = usable[:, None]
