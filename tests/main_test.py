@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -298,6 +299,24 @@ class ConfigFilesTest(parameterized.TestCase):
             module = load_config_module(name)
             config = module.get_config(None if name == "smoke" else "mobilenet")
             self.assertTrue(config.is_locked, name)
+
+
+class ReadmeTest(tf.test.TestCase):
+    """The README's two set-up commands stay runnable."""
+
+    def test_first_lines_are_the_main_job_and_the_tests(self):
+        with open(os.path.join(REPO, "README.md")) as f:
+            text = f.read()
+        block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+        main_job, tests = block.strip().splitlines()
+        self.assertIn("pip install", main_job)
+        config = re.search(r"--config=(\S+?):(\S+)", main_job)
+        self.assertIsNotNone(config, main_job)
+        module = load_config_module(os.path.basename(config[1])[:-3])
+        self.assertEqual(module.get_config(config[2]).model.name, config[2])
+        self.assertEqual(
+            tests, 'pip install -e ".[test]" && python -m pytest -q tests'
+        )
 
 
 class CommandLineTest(tf.test.TestCase):
