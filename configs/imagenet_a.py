@@ -19,13 +19,6 @@ import _base  # noqa: E402
 
 
 def get_config(arg=None):
-    config = _base.imagenet_module().get_config(arg)
-    config.data.source = "tfds"
-    config.data.name = "imagenet_a"
-    config.data.split = "test"
-    # Published ILSVRC2012 figures do not apply to this set.
-    config.eval.shortfall_tolerance = 1.0
-    sections = config.members.values() if config.members else [config.model]
-    for section in sections:
-        section.class_subset = "labels_in_data"
-    return config
+    return _base.tfds_variant(
+        arg, name="imagenet_a", split="test", class_subset="labels_in_data"
+    )

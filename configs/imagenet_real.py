@@ -20,10 +20,4 @@ import _base  # noqa: E402
 
 
 def get_config(arg=None):
-    config = _base.imagenet_module().get_config(arg)
-    config.data.source = "tfds"
-    config.data.name = "imagenet2012_real"
-    config.data.split = "validation"
-    # Published ILSVRC2012 figures do not apply to this set.
-    config.eval.shortfall_tolerance = 1.0
-    return config
+    return _base.tfds_variant(arg, name="imagenet2012_real", split="validation")

@@ -18,10 +18,6 @@ import _base  # noqa: E402
 
 
 def get_config(arg=None):
-    config = _base.imagenet_module().get_config(arg)
-    config.data.source = "tfds"
-    config.data.name = "imagenet_v2/matched-frequency"
-    config.data.split = "test"
-    # Published ILSVRC2012 figures do not apply to this set.
-    config.eval.shortfall_tolerance = 1.0
-    return config
+    return _base.tfds_variant(
+        arg, name="imagenet_v2/matched-frequency", split="test"
+    )
