@@ -240,7 +240,8 @@ class TopKEvaluationArgumentsTest(tf.test.TestCase, parameterized.TestCase):
     def test_ks_and_progress_are_checked_before_training(self):
         with self.assertRaisesRegex(
             ValueError,
-            r"^Argument `ks` must be a positive integer\. Received: ks=0$",
+            r"^Argument `ks` must hold positive integers, e\.g\. ks=\(1, 5\)\. "
+            r"Received: ks=\(0, 5\) \(bad value: 0\)$",
         ):
             callbacks.TopKEvaluation(_dataset(), ks=(0, 5))
         with self.assertRaisesRegex(ValueError, r"Received: progress='loud'$"):

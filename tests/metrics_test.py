@@ -398,7 +398,8 @@ class ValidationTest(tf.test.TestCase, parameterized.TestCase):
             metrics.TopKAccuracy(k=2.0)
         with self.assertRaisesWithLiteralMatch(
             ValueError,
-            "Argument `ks` must be a positive integer. Received: ks=-1",
+            "Argument `ks` must hold positive integers, e.g. ks=(1, 5). "
+            "Received: ks=(1, -1) (bad value: -1)",
         ):
             metrics.TopKAccuracies(ks=(1, -1))
         with self.assertRaisesWithLiteralMatch(

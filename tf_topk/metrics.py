@@ -27,7 +27,8 @@ Semantics shared by all metrics and by `top_k_correct`:
 * **Precision.** float16, bfloat16 and float64 predictions are cast to
   float32 before ranking (float16 logits tie far more often; see ties).
 * **Sample weights.** Every counter is a sum of sample weights (1 by
-  default); weight 0 removes an example entirely.
+  default); weight 0 removes an example from every count (its label must
+  still be a valid class index: a bad label is bad data, whatever weight).
 """
 
 from __future__ import annotations
@@ -65,7 +66,13 @@ def _validate_ks(ks):
             "Argument `ks` must be a non-empty sequence of positive integers, "
             f"e.g. ks=(1, 5). Received: ks={ks!r}"
         )
-    ks = tuple(_validate_k(k, "ks") for k in ks)
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(
+                "Argument `ks` must hold positive integers, e.g. ks=(1, 5). "
+                f"Received: ks={tuple(ks)!r} (bad value: {k!r})"
+            )
+    ks = tuple(int(k) for k in ks)
     if len(set(ks)) != len(ks):
         raise ValueError(
             f"Argument `ks` must not repeat a value. Received: ks={ks!r}"
@@ -236,11 +243,12 @@ def decide(
 ) -> Decisions:
     """Decides every example of a batch for every k at once.
 
-    The common case costs one `tf.math.in_top_k` pass at the largest k plus
-    one reduction for finiteness: exact ranks (for the smaller k and for
-    ties) are computed only on the rows that are in the top max(ks), so
-    several k cost little more than one. Under XLA (jit_compile, TPU), where
-    shapes must be static, ranks are computed densely instead.
+    Cost: one `reduce_sum` over the batch to find non-finite rows, then
+    `tf.math.in_top_k` once per k for up to two ks, or once at max(ks)
+    plus an exact rank for more; ties are counted exactly on the rows in
+    the top max(ks) only (the others are wrong for every k and cannot be
+    decided by a tie). Under XLA (jit_compile, TPU), where shapes must be
+    static, ranks are computed densely instead.
 
     Args:
         labels: int [B] or [B, 1] class indices; or [B, C] one-hot /
