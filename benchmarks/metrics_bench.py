@@ -7,8 +7,9 @@ interleaved repetitions (the order alternates each round); the medians are
 printed with the ratio keras_ms / ours_ms (>= 0.95 is the target: no slower
 than Keras while also checking labels, non-finite rows and ties).
 
-Two scenarios, because our cost depends on how many rows are in the top
-max(k) (only those get an exact rank):
+Two scenarios, because Keras' cost depends on the data (`tf.math.in_top_k`
+stops reading a row once k scores beat the true one) while ours does not
+(one fused pass reads every score, as the exact non-finite count needs):
 
 * `random`: normal logits, the true class is in the top 5 for ~0.5% of rows.
 * `trained`: logits of a trained-model-like classifier: the true class is

@@ -561,6 +561,90 @@ class ReferenceTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(counts[0].ties, (1.0, 1.0, 1.0))
 
 
+class RankCountsTest(tf.test.TestCase, parameterized.TestCase):
+    """The fused rank count, on batches big enough to run through XLA."""
+
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+
+    def tied_logits(self, num_examples, num_classes, seed):
+        """Small integer scores (ties everywhere) with NaN/Inf sprinkled."""
+        rng = np.random.default_rng(seed)
+        logits = rng.integers(0, 6, (num_examples, num_classes))
+        logits = logits.astype(np.float32)
+        labels = rng.integers(0, num_classes, num_examples).astype(np.int32)
+        logits[1, 7] = np.nan
+        logits[2, labels[2]] = np.inf  # the true class itself
+        logits[3, 0] = -np.inf
+        logits[4] = np.nan  # every score
+        logits[5] = 3.0  # every class tied with the true one
+        return labels, logits
+
+    @parameterized.named_parameters(
+        # 128 x 1000 and 50 x 1500 are above the plain-op size, so they run
+        # compiled; 1500 classes take the int64 fields, 1023 the widest
+        # int32 ones.
+        ("int32_fields", 128, 1000),
+        ("int32_fields_full", 70, 1023),
+        ("int64_fields", 50, 1500),
+        ("plain_ops", 9, 40),
+    )
+    def test_matches_numpy_and_in_top_k(self, num_examples, num_classes):
+        labels, logits = self.tied_logits(num_examples, num_classes, 0)
+        ks = (1, 5, 100 if num_classes > 100 else num_classes)
+        inclusive = metrics.decide(labels, logits, ks)
+        exclusive = metrics.decide(labels, logits, ks, ties="exclusive")
+
+        finite = np.isfinite(logits).all(axis=1)
+        target = logits[np.arange(num_examples), labels][:, None]
+        above = (logits > target).sum(axis=1)
+        at_least = (logits >= target).sum(axis=1)
+        self.assertAllEqual(inclusive.nonfinite, ~finite)
+        self.assertEqual(int((~finite).sum()), 4)
+        for i, k in enumerate(ks):
+            want_inclusive = finite & (above < k)
+            want_exclusive = finite & (at_least <= k)
+            self.assertAllEqual(inclusive.correct[:, i], want_inclusive)
+            self.assertAllEqual(exclusive.correct[:, i], want_exclusive)
+            self.assertAllEqual(
+                inclusive.correct[:, i], tf.math.in_top_k(labels, logits, k)
+            )
+            self.assertAllEqual(
+                inclusive.tie_decided[:, i], want_inclusive & ~want_exclusive
+            )
+        # Row 5 ties everywhere: correct inclusively, decided by the tie.
+        self.assertTrue(bool(inclusive.correct[5, 0]))
+        self.assertFalse(bool(exclusive.correct[5, 0]))
+
+    def test_compiled_and_plain_ops_agree(self):
+        labels, logits = self.tied_logits(128, 1000, 1)
+        scores, labels = tf.constant(logits), tf.constant(labels)
+        plain = metrics._rank_counts_graph(scores, labels)
+        compiled = metrics._rank_counts_xla(scores, labels)
+        for a, b in zip(plain, compiled):
+            self.assertAllEqual(a, b)
+
+    def test_metric_on_compiled_batches_in_a_graph(self):
+        # Two batches of different sizes (a partial last batch) inside a
+        # tf.function: the compiled count serves both shapes.
+        labels, logits = self.tied_logits(200, 1000, 2)
+        metric = metrics.TopKAccuracies(ks=(1, 5))
+        update = tf.function(metric.update_state)
+        for y, x, _ in batches(labels, logits, 128):
+            update(tf.constant(y), tf.constant(x))
+        finite = np.isfinite(logits).all(axis=1)
+        target = logits[np.arange(200), labels][:, None]
+        above = (logits > target).sum(axis=1)
+        counts = metric.counts()
+        self.assertEqual(
+            counts.correct,
+            tuple(float((finite & (above < k)).sum()) for k in (1, 5)),
+        )
+        self.assertEqual(counts.nonfinite, 4.0)
+        self.assertEqual(counts.num_examples, 200.0)
+
+
 class PerClassTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()

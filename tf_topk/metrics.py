@@ -1,8 +1,11 @@
 """Streaming top-k accuracy metrics with exact counts.
 
-Every metric here reduces a batch to per-example decisions with
-`tf.math.in_top_k` and accumulates them with `tf.reduce_sum` into float64
-counters, so `result()` is an exact count divided by an exact count.
+Every metric here reduces a batch to per-example decisions and accumulates
+them with `tf.reduce_sum` into float64 counters, so `result()` is an exact
+count divided by an exact count. A decision comes from the true class's
+exact rank: one fused XLA pass over the scores counts, per row, the classes
+above the true one, those tied with it, and any NaN/Inf, which decides every
+k at once and is what `tf.math.in_top_k` decides (tests check they agree).
 
 Semantics shared by all metrics and by `top_k_correct`:
 
@@ -52,12 +55,6 @@ def _validate_k(k, argument="k"):
     return int(k)
 
 
-# Up to this many ks, `decide` calls tf.math.in_top_k once per k; beyond
-# it, once at max(ks) plus an exact rank of the rows in the top max(ks)
-# (see benchmarks/metrics_bench.py).
-_PER_K_IN_TOP_K = 2
-
-
 def _validate_ks(ks):
     if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
         ks = (ks,)
@@ -78,6 +75,73 @@ def _validate_ks(ks):
             f"Argument `ks` must not repeat a value. Received: ks={ks!r}"
         )
     return tuple(sorted(ks))
+
+
+# Field width of `_rank_counts`' packed sum: int32 with 10-bit fields up to
+# 1023 classes, else int64 with 21-bit fields.
+_NARROW_MAX_CLASSES = (1 << 10) - 1
+_WIDE_MAX_CLASSES = (1 << 21) - 1
+
+
+def _rank_counts_graph(scores, labels):
+    """Per row: classes above the true one, at or above it, and finiteness.
+
+    One fused reduction: each score adds 1 + 2**b when above the true
+    class's score, 2**b when equal to it (the true class itself included)
+    and 2**(2b) when NaN or +-Inf, so the row sum packs the three counts in
+    b-bit fields (each at most num_classes < 2**b, so they never carry into
+    each other). Integer sums are exact in any order. A NaN compares false
+    to everything, so a NaN row's counts are meaningless, but its
+    non-finite field is not.
+    """
+    num_classes = scores.shape[1]
+    narrow = num_classes is not None and num_classes <= _NARROW_MAX_CLASSES
+    dtype, bits = (tf.int32, 10) if narrow else (tf.int64, 21)
+    if num_classes is not None and num_classes > _WIDE_MAX_CLASSES:
+        raise ValueError(
+            f"At most {_WIDE_MAX_CLASSES} classes are supported. Received: "
+            f"predictions of shape {scores.shape}"
+        )
+    target = tf.gather(scores, labels, axis=1, batch_dims=1)[:, None]
+    zero = tf.constant(0, dtype)
+    code = tf.where(
+        scores > target,
+        tf.constant(1 + (1 << bits), dtype),
+        tf.where(scores >= target, tf.constant(1 << bits, dtype), zero),
+    )
+    code += tf.where(
+        tf.math.is_finite(scores), zero, tf.constant(1 << (2 * bits), dtype)
+    )
+    total = tf.reduce_sum(code, axis=1)
+    field = tf.constant((1 << bits) - 1, dtype)
+    shift = tf.constant(bits, dtype)
+    greater = tf.bitwise.bitwise_and(total, field)
+    at_least = tf.bitwise.bitwise_and(
+        tf.bitwise.right_shift(total, shift), field
+    )
+    finite = tf.equal(tf.bitwise.right_shift(total, 2 * shift), 0)
+    return tf.cast(greater, tf.int32), tf.cast(at_least, tf.int32), finite
+
+
+# Compiled by XLA, the select-and-sum above is one fused loop that reads
+# each score once; as separate TF ops it would write [B, C] intermediates.
+# Inside an XLA computation (jit_compile, TPU) the call is simply inlined.
+_rank_counts_xla = tf.function(
+    _rank_counts_graph, jit_compile=True, reduce_retracing=True
+)
+
+
+def _rank_counts(scores, labels):
+    if scores.shape.num_elements() is not None and (
+        scores.shape.num_elements() < _SMALL_BATCH_ELEMENTS
+    ):
+        # Small batches: not worth an XLA compilation per shape.
+        return _rank_counts_graph(scores, labels)
+    return _rank_counts_xla(scores, labels)
+
+
+# Below this many scores per batch, `_rank_counts` runs as plain TF ops.
+_SMALL_BATCH_ELEMENTS = 1 << 16
 
 
 def _validate_ties(ties):
@@ -243,12 +307,8 @@ def decide(
 ) -> Decisions:
     """Decides every example of a batch for every k at once.
 
-    Cost: one `reduce_sum` over the batch to find non-finite rows, then
-    `tf.math.in_top_k` once per k for up to two ks, or once at max(ks)
-    plus an exact rank for more; ties are counted exactly on the rows in
-    the top max(ks) only (the others are wrong for every k and cannot be
-    decided by a tie). Under XLA (jit_compile, TPU), where shapes must be
-    static, ranks are computed densely instead.
+    Cost: one fused pass over the scores (`_rank_counts`), the same for
+    every k and whatever the data; see benchmarks/metrics_bench.py.
 
     Args:
         labels: int [B] or [B, 1] class indices; or [B, C] one-hot /
@@ -267,7 +327,6 @@ def decide(
     ties = _validate_ties(ties)
     scores = _scores(predictions)
     _check_k_fits(ks, scores.shape[1])
-    batch = tf.shape(scores)[0]
     num_classes = tf.shape(scores)[1]
     if scores.shape[1] is None and not tf.executing_eagerly():
         tf.debugging.assert_less_equal(
@@ -280,65 +339,12 @@ def decide(
     valid = in_range & has_label
     safe_labels = tf.where(valid, labels, 0)
 
-    # One cheap full reduction; the exact per-row check only runs when it
-    # fails (NaN/Inf present, or a float32 overflow of the sum).
-    all_finite = tf.math.is_finite(tf.reduce_sum(scores))
-    nonfinite = tf.cond(
-        all_finite,
-        lambda: tf.zeros([batch], tf.bool),
-        lambda: ~tf.reduce_all(tf.math.is_finite(scores), axis=1),
-    )
-    usable = valid & ~nonfinite
-
-    xla = _in_xla_context()
-    per_k = not xla and len(ks) <= _PER_K_IN_TOP_K
-    if xla:
-        target = tf.gather(scores, safe_labels, axis=1, batch_dims=1)
-        greater = tf.reduce_sum(
-            tf.cast(scores > target[:, None], tf.int32), axis=1
-        )
-        at_least = tf.reduce_sum(
-            tf.cast(scores >= target[:, None], tf.int32), axis=1
-        )
-    else:
-        # in_top_k stops reading a row once k scores beat the true one, so
-        # for a few ks one call per k (run concurrently, sharing the rows
-        # they fetch) beats an exact rank; for more ks the exact rank of
-        # the rows in the top max(ks) is cheaper.
-        in_top = [
-            tf.math.in_top_k(safe_labels, scores, k)
-            for k in (ks if per_k else ks[-1:])
-        ]
-        # Rows outside the top max(ks) are wrong for every k and cannot be
-        # decided by a tie; only the others need an exact count.
-        candidate = usable & in_top[-1]
-        rows = tf.where(candidate)
-        sub_scores = tf.gather_nd(scores, rows)
-        # The true-class scores of the candidate rows only: a gather over
-        # every row costs more than the whole candidate search on random
-        # logits.
-        sub_labels = tf.gather_nd(safe_labels, rows)
-        sub_target = tf.gather(sub_scores, sub_labels, batch_dims=1)[:, None]
-        never = tf.fill([batch], num_classes + 1)
-        at_least = tf.tensor_scatter_nd_update(
-            never,
-            rows,
-            tf.reduce_sum(tf.cast(sub_scores >= sub_target, tf.int32), axis=1),
-        )
-        if not per_k:
-            greater = tf.tensor_scatter_nd_update(
-                never,
-                rows,
-                tf.reduce_sum(
-                    tf.cast(sub_scores > sub_target, tf.int32), axis=1
-                ),
-            )
+    greater, at_least, finite = _rank_counts(scores, safe_labels)
+    usable = valid & finite
     k_row = tf.constant(ks, tf.int32)[None, :]
-    # inclusive: fewer than k classes strictly above the true class.
-    if per_k:
-        inclusive = tf.stack(in_top, axis=1)
-    else:
-        inclusive = greater[:, None] < k_row
+    # inclusive (tf.math.in_top_k's rule): fewer than k classes strictly
+    # above the true class.
+    inclusive = greater[:, None] < k_row
     # exclusive: at most k classes (the true one included) at or above it.
     exclusive = at_least[:, None] <= k_row
     usable_k = usable[:, None]
@@ -348,7 +354,7 @@ def decide(
     return Decisions(
         correct=correct,
         tie_decided=inclusive & ~exclusive,
-        nonfinite=nonfinite & has_label,
+        nonfinite=~finite & has_label,
         invalid_label=has_label & ~in_range,
         has_label=has_label,
         labels=labels,
