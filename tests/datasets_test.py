@@ -292,7 +292,7 @@ class FolderTest(DataTestCase):
         testing.write_class_folders(
             self.dir, PREDICTED, LABELS, num_classes=NUM_CLASSES
         )
-        with self.assertLogs(level="INFO") as logs:
+        with self.assertLogs(logger="absl", level="INFO") as logs:
             dataset, info = datasets.build_with_info(
                 "folder",
                 path=self.dir,
@@ -695,7 +695,7 @@ class CorruptTest(DataTestCase):
 
     def test_skip_corrupt_lists_and_counts(self):
         paths, labels_file = self.write([2, 9])
-        with self.assertLogs(level="WARNING") as logs:
+        with self.assertLogs(logger="absl", level="WARNING") as logs:
             dataset, info = datasets.build_with_info(
                 "files",
                 path=os.path.join(self.dir, "images"),

@@ -53,7 +53,7 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_log_lines_report_running_accuracy(self):
         dataset, _ = oracle_data()  # 7 of 10 right: the first 7.
-        with self.assertLogs(level="INFO") as logs:
+        with self.assertLogs(logger="absl", level="INFO") as logs:
             evaluation.evaluate(
                 self.model, dataset, progress="log", log_every_n_examples=4
             )
@@ -227,7 +227,7 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_progress_log_lines(self):
         dataset, _ = oracle_data()
-        with self.assertLogs(level="INFO") as logs:
+        with self.assertLogs(logger="absl", level="INFO") as logs:
             evaluation.evaluate(
                 self.model, dataset, progress="log", log_every_n_examples=4
             )
