@@ -738,6 +738,108 @@ class CorruptTest(DataTestCase):
             )
 
 
+class ShardTest(DataTestCase):
+    """num_shards / shard_index: every example in exactly one shard."""
+
+    def write(self, source):
+        if source == "files":
+            _, labels_file = testing.write_ilsvrc_files(
+                self.dir, PREDICTED, LABELS, num_classes=NUM_CLASSES
+            )
+            return {
+                "path": os.path.join(self.dir, "images"),
+                "labels_file": labels_file,
+            }
+        if source == "folder":
+            testing.write_class_folders(
+                self.dir, PREDICTED, LABELS, num_classes=NUM_CLASSES
+            )
+            return {"path": self.dir}
+        testing.write_tfrecords(
+            self.dir, PREDICTED, LABELS, num_classes=NUM_CLASSES, num_shards=2
+        )
+        return {"path": self.dir}
+
+    @parameterized.product(
+        source=("files", "folder", "tfrecord"), num_shards=(1, 3, 12)
+    )
+    def test_shards_partition_the_source(self, source, num_shards):
+        kwargs = self.write(source)
+        whole, num_examples = build(source, **kwargs)
+        _, want, _ = collect(whole)
+        got = np.zeros_like(want)
+        for index in range(num_shards):
+            dataset, count = build(
+                source, num_shards=num_shards, shard_index=index, **kwargs
+            )
+            # Examples index, index + num_shards, ...; 12 shards of 10
+            # examples leave shards 10 and 11 empty.
+            self.assertEqual(count, len(range(index, 10, num_shards)))
+            sizes, labels, _ = collect(dataset) if count else ([], [], 0)
+            self.assertEqual(sum(sizes), count)
+            got[index::num_shards] = labels
+            _, info = datasets.build_with_info(
+                source,
+                num_shards=num_shards,
+                shard_index=index,
+                batch_size=BATCH_SIZE,
+                num_classes=NUM_CLASSES,
+                image_size=IMAGE_SIZE,
+                **kwargs,
+            )
+            self.assertEqual(info.num_examples, num_examples)
+        self.assertAllEqual(got, want)
+
+    def test_empty_shard_has_the_batch_spec(self):
+        kwargs = self.write("files")
+        whole, _ = build("files", **kwargs)
+        empty, count = build("files", num_shards=12, shard_index=11, **kwargs)
+        self.assertEqual(count, 0)
+        self.assertEqual(empty.element_spec, whole.element_spec)
+        self.assertEmpty(list(empty))
+
+    def test_skip_corrupt_then_shard(self):
+        paths, labels_file = testing.write_ilsvrc_files(
+            self.dir, PREDICTED, LABELS, num_classes=NUM_CLASSES
+        )
+        with open(paths[4], "wb"):
+            pass  # empty: not an image
+        kept = np.delete(LABELS, 4)
+        seen = np.zeros_like(kept)
+        for index in range(2):
+            dataset, info = datasets.build_with_info(
+                "files",
+                path=os.path.join(self.dir, "images"),
+                labels_file=labels_file,
+                skip_corrupt=True,
+                num_shards=2,
+                shard_index=index,
+                batch_size=BATCH_SIZE,
+                num_classes=NUM_CLASSES,
+                image_size=IMAGE_SIZE,
+            )
+            self.assertEqual(info.num_examples, 9)
+            self.assertEqual(info.skipped, (paths[4],))
+            _, labels, _ = collect(dataset)
+            seen[index::2] = labels
+        self.assertAllEqual(seen, kept)
+
+    @parameterized.named_parameters(
+        ("zero_shards", 0, 0, "Argument `num_shards` must be a positive"),
+        ("index_too_big", 2, 2, "Argument `shard_index` must be an integer"),
+        ("negative_index", 2, -1, "Argument `shard_index` must be an integer"),
+    )
+    def test_bad_shard_arguments(self, num_shards, shard_index, message):
+        kwargs = self.write("files")
+        with self.assertRaisesRegex(ValueError, "^" + re.escape(message)):
+            build(
+                "files",
+                num_shards=num_shards,
+                shard_index=shard_index,
+                **kwargs,
+            )
+
+
 class PreprocessTest(DataTestCase):
     def setUp(self):
         super().setUp()

@@ -176,6 +176,92 @@ class RowSplitTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(sorted(seen), expected)
 
 
+class ShardedInputTest(tf.test.TestCase, parameterized.TestCase):
+    """A dataset function: each worker reads only its own share."""
+
+    @parameterized.named_parameters(
+        ("2_workers_2_replicas", 2, 2, 16, 16),
+        ("3_workers_1_replica", 3, 1, 22, 16),
+        ("4_workers_3_replicas", 4, 3, 6, 16),
+    )
+    def test_each_example_once_and_equal_steps(
+        self, num_workers, per_worker, rows, want_steps
+    ):
+        expected = sorted(
+            np.concatenate(
+                [
+                    labels.numpy()
+                    for _, labels in multiworker_main.oracle_dataset()
+                ]
+            ).tolist()
+        )
+        seen, steps = [], []
+        for index in range(num_workers):
+            strategy = _FakeStrategy(num_workers, index, per_worker)
+            worker = evaluation._distribute(
+                multiworker_main.oracle_shards, strategy, 64, 1001
+            )
+            images, labels, weights = worker.element_spec
+            # One static shape for every replica of every worker.
+            self.assertEqual(images.shape.as_list(), [rows, 8, 8, 3])
+            self.assertEqual(weights.shape.as_list(), [rows])
+            elements = list(worker)
+            steps.append(len(elements) / per_worker)
+            own = []
+            for _, labels, weights in elements:
+                own.extend(labels.numpy()[weights.numpy() > 0].tolist())
+            # This worker got exactly its share: examples index, index + W...
+            self.assertLen(own, len(range(index, 1001, num_workers)))
+            seen.extend(own)
+        # ceil(ceil(1001 / W) / ceil(64 / W)) = 16 steps on every worker.
+        self.assertEqual(steps, [want_steps] * num_workers)
+        self.assertEqual(sorted(seen), expected)
+
+    def test_mirrored_with_a_dataset_function(self):
+        strategy = tf.distribute.MirroredStrategy(conftest.logical_cpus(2))
+        with strategy.scope():
+            model = testing.oracle_model(multiworker_main.NUM_CLASSES)
+        result = evaluation.evaluate(
+            model,
+            multiworker_main.oracle_shards,
+            strategy=strategy,
+            expected_num_examples=1001,
+            batch_size=64,
+            progress="none",
+        )
+        self.assertEqual(result.correct, {1: 737, 5: 887})
+        self.assertEqual(result.num_examples, 1001)
+
+    def test_a_dataset_function_needs_the_counts(self):
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^A dataset function needs `batch_size` and "
+            r"`expected_num_examples` .*Received: batch_size=64, "
+            r"expected_num_examples=None$",
+        ):
+            evaluation.evaluate(
+                testing.oracle_model(multiworker_main.NUM_CLASSES),
+                multiworker_main.oracle_shards,
+                batch_size=64,
+                progress="none",
+            )
+
+    def test_an_oversized_share_is_cut_at_the_step_count(self):
+        # A function returning everything to every worker would count
+        # examples twice; each worker stops after the steps of a correct
+        # share (ceil(501 / 32) = 16 batches of 32 here), so the run's count
+        # falls short and evaluate's count check refuses it.
+        strategy = _FakeStrategy(2, 0, 1)
+        worker = evaluation._distribute(
+            lambda context: multiworker_main.oracle_dataset(32),
+            strategy,
+            64,
+            1001,
+        )
+        rows = sum(float(w.numpy().sum()) for _, _, w in worker)
+        self.assertEqual(rows, 16 * 32)
+
+
 class MirroredTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
@@ -228,8 +314,8 @@ class MirroredTest(tf.test.TestCase, parameterized.TestCase):
             )
 
 
-class MultiWorkerTest(tf.test.TestCase):
-    def _run_workers(self, name, num_workers, results_dir):
+class MultiWorkerTest(tf.test.TestCase, parameterized.TestCase):
+    def _run_workers(self, name, num_workers, results_dir, *extra):
         out_dir = self.create_tempdir().full_path
         ports = _free_ports(num_workers)
         cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -244,7 +330,8 @@ class MultiWorkerTest(tf.test.TestCase):
             )
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, _HELPER, name, out_dir, results_dir],
+                    [sys.executable, _HELPER, name, out_dir, results_dir]
+                    + list(extra),
                     env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
@@ -270,11 +357,14 @@ class MultiWorkerTest(tf.test.TestCase):
                 records.append(json.load(f))
         return records
 
-    def test_two_workers_count_as_one_process_and_write_once(self):
+    @parameterized.named_parameters(
+        ("whole_dataset_each", ()), ("own_shard_each", ("sharded",))
+    )
+    def test_two_workers_count_as_one_process_and_write_once(self, extra):
         single_dir = self.create_tempdir().full_path
         results_dir = self.create_tempdir().full_path
         (single,) = self._run_workers("none", 1, single_dir)
-        workers = self._run_workers("multi_worker", 2, results_dir)
+        workers = self._run_workers("multi_worker", 2, results_dir, *extra)
 
         self.assertEqual(single["correct"], {"1": 737, "5": 887})
         self.assertEqual(single["num_examples"], 1001)

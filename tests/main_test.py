@@ -253,9 +253,13 @@ class DistributedRunTest(tf.test.TestCase):
         self.assertEqual(record["num_examples"], 10)
         self.assertEqual(record["top1_correct"], 7)
         self.assertEqual(record["distribution"], "multi_worker")
-        # Both workers print the same global table.
-        for log in logs:
+        # Both workers print the same global table, and each read and
+        # decoded only its half of the images.
+        for index, log in enumerate(logs):
             self.assertIn("7 / 10", log)
+            self.assertIn(
+                f"Input pipeline {index} of 2 reads 5 of the 10 examples.", log
+            )
 
 
 class ConfigFilesTest(parameterized.TestCase):

@@ -1,10 +1,12 @@
 """One worker of a multi-worker evaluation, run as a process by the tests.
 
     TF_CONFIG='{"cluster": {"worker": [...]}, "task": {...}}' \\
-        python tests/multiworker_main.py multi_worker OUT_DIR RESULTS_DIR
+        python tests/multiworker_main.py multi_worker OUT_DIR RESULTS_DIR \\
+        [sharded]
 
 Builds the strategy first (MultiWorkerMirroredStrategy must exist before
-any other op), evaluates the oracle on `oracle_dataset()` and writes this
+any other op), evaluates the oracle on `oracle_dataset()` (each worker
+reading only its share through `oracle_shards` with "sharded") and writes this
 worker's counts to OUT_DIR/<task>_<index>.json. Only the chief writes
 RESULTS_DIR/results.json, as the command line does. Not collected by pytest
 (the name does not end in _test.py).
@@ -31,6 +33,23 @@ TOP1_CORRECT = 737
 TOP5_CORRECT = 737 + 150
 
 
+def oracle_shards(context: tf.distribute.InputContext) -> tf.data.Dataset:
+    """A dataset function: examples w, w + W, ... of `oracle_dataset`.
+
+    In batches of ceil(BATCH_SIZE / W), as `tf_topk.evaluate` expects; the
+    whole dataset for one pipeline.
+    """
+    pipelines = context.num_input_pipelines
+    if pipelines == 1:
+        return oracle_dataset()
+    return (
+        oracle_dataset()
+        .unbatch()
+        .shard(pipelines, context.input_pipeline_id)
+        .batch(-(-BATCH_SIZE // pipelines))
+    )
+
+
 def oracle_dataset(batch_size: int = BATCH_SIZE) -> tf.data.Dataset:
     """1,001 constant images of 10 classes, batched, with a partial batch."""
     painted = np.arange(NUM_EXAMPLES) % NUM_CLASSES
@@ -53,6 +72,7 @@ def oracle_dataset(batch_size: int = BATCH_SIZE) -> tf.data.Dataset:
 
 def main(argv: list[str]) -> None:
     name, out_dir, results_dir = argv[1:4]
+    sharded = argv[4:] == ["sharded"]
     from tf_topk import distribute
 
     strategy = distribute.get_strategy(name)
@@ -62,7 +82,7 @@ def main(argv: list[str]) -> None:
         model = testing.oracle_model(NUM_CLASSES)
     result = evaluation.evaluate(
         model,
-        oracle_dataset(),
+        oracle_shards if sharded else oracle_dataset(),
         ks=(1, 5),
         strategy=strategy,
         expected_num_examples=NUM_EXAMPLES,

@@ -89,9 +89,11 @@ class _Records:
     num_examples: int
     name_of: object  # int64 index tensor -> string tensor naming the example
     info: SourceInfo
-    # Python names of examples, when cheap (files, folder); lets a skip pass
-    # drop examples before reading them again.
-    names: tuple[str, ...] | None = None
+    # Image paths and labels, for sources read file by file (files,
+    # folder): a shard or a skip pass then rebuilds the dataset from the
+    # paths it keeps and never reads the others.
+    files: tuple[str, ...] | None = None
+    labels: tuple[int, ...] | None = None
 
 
 def imagenet_synsets() -> tuple[str, ...]:
@@ -278,7 +280,8 @@ def _path_records(files, labels, info: SourceInfo) -> _Records:
         num_examples=len(files),
         name_of=_path_namer(files),
         info=info,
-        names=tuple(files),
+        files=tuple(files),
+        labels=tuple(int(label) for label in labels),
     )
 
 
@@ -672,6 +675,15 @@ def _without(records: _Records, bad: np.ndarray) -> _Records:
     skipped = tuple(
         s.decode() for s in records.name_of(tf.constant(bad, tf.int64)).numpy()
     )
+    info = dataclasses.replace(
+        records.info, num_examples=len(kept), skipped=skipped
+    )
+    if records.files is not None:
+        return _path_records(
+            [records.files[i] for i in kept],
+            [records.labels[i] for i in kept],
+            info,
+        )
     keep_table = tf.constant(keep)
     dataset = (
         records.dataset.enumerate()
@@ -685,9 +697,34 @@ def _without(records: _Records, bad: np.ndarray) -> _Records:
         dataset=dataset,
         num_examples=len(kept),
         name_of=lambda index: original(tf.gather(kept_table, index)),
-        info=dataclasses.replace(
-            records.info, num_examples=len(kept), skipped=skipped
-        ),
+        info=info,
+    )
+
+
+def _shard(records: _Records, num_shards: int, index: int) -> _Records:
+    """Examples index, index + num_shards, ... of `records` (info unchanged).
+
+    File-by-file sources read only the shard's files; the others read every
+    record (cheap) and keep the shard's before any decoding.
+    """
+    if num_shards == 1:
+        return records
+    count = len(range(index, records.num_examples, num_shards))
+    if records.files is not None:
+        shard = _path_records(
+            records.files[index::num_shards],
+            records.labels[index::num_shards],
+            records.info,
+        )
+        return dataclasses.replace(shard, num_examples=count)
+    original = records.name_of
+    return dataclasses.replace(
+        records,
+        dataset=records.dataset.shard(num_shards, index),
+        num_examples=count,
+        name_of=lambda i: original(i * num_shards + index),
+        files=None,
+        labels=None,
     )
 
 
@@ -740,6 +777,18 @@ def _batched(
         ):
             return index + 1, (tf.identity(index), element[1], element[2])
 
+    if num_examples == 0:
+        # An empty shard (fewer examples than shards): nothing to check.
+        return (
+            dataset.take(0)
+            .map(
+                lambda _, images, label: (
+                    images if as_tuple else images[0],
+                    label,
+                )
+            )
+            .batch(batch_size)
+        )
     dataset = (
         dataset.concatenate(sentinel)
         .scan(tf.constant(0, tf.int64), check)
@@ -779,11 +828,14 @@ def build_with_info(
     num_crops: int = 1,
     image_key: str | None = None,
     label_key: str | None = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
 ) -> tuple[tf.data.Dataset, SourceInfo]:
     """Like `build`, but returns a `SourceInfo` instead of the count.
 
     The info lists the label mapping and, with `skip_corrupt=True`, the
-    skipped files; `info.num_examples` is the count `build` returns.
+    skipped files; `info.num_examples` is the whole source's count (what
+    `build` returns without sharding).
     """
     if source not in SOURCES:
         raise ValueError(
@@ -805,6 +857,24 @@ def build_with_info(
         raise TypeError(
             "Argument `label_offset` must be an integer or None. "
             f"Received: label_offset={label_offset!r}"
+        )
+    if (
+        isinstance(num_shards, bool)
+        or not isinstance(num_shards, int)
+        or num_shards < 1
+    ):
+        raise ValueError(
+            "Argument `num_shards` must be a positive integer. "
+            f"Received: num_shards={num_shards!r}"
+        )
+    if (
+        isinstance(shard_index, bool)
+        or not isinstance(shard_index, int)
+        or not 0 <= shard_index < num_shards
+    ):
+        raise ValueError(
+            f"Argument `shard_index` must be an integer in [0, {num_shards}) "
+            f"(num_shards={num_shards}). Received: shard_index={shard_index!r}"
         )
     if not isinstance(skip_corrupt, bool):
         raise TypeError(
@@ -877,7 +947,8 @@ def build_with_info(
                 f"Every image of the {source} source at "
                 f"{records.info.location!r} is corrupt."
             )
-    dataset = _batched(records, options, as_tuple, batch_size)
+    shard = _shard(records, num_shards, shard_index)
+    dataset = _batched(shard, options, as_tuple, batch_size)
     return dataset, records.info
 
 
@@ -902,6 +973,8 @@ def build(
     num_crops: int = 1,
     image_key: str | None = None,
     label_key: str | None = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
 ) -> tuple[tf.data.Dataset, int]:
     """Builds a batched evaluation dataset and its exact example count.
 
@@ -941,10 +1014,15 @@ def build(
         label_key: the label feature (tfrecord default `image/class/label`,
             tfds default its supervised label key, e.g. `real_label` for
             `imagenet2012_real`).
+        num_shards: split the examples into this many shards (one per
+            worker of a multi-worker run; see `tf_topk.evaluate`)...
+        shard_index: ...and yield only shard `shard_index`: examples
+            shard_index, shard_index + num_shards, ... in source order,
+            read and decoded by this shard alone.
 
     Returns:
         `(dataset, num_examples)`: batches of `(images, labels)` and the
-        exact number of examples the dataset yields.
+        exact number of examples the dataset yields (this shard's).
 
     Raises:
         FileNotFoundError: a path does not exist, or tfds data is not
@@ -972,5 +1050,7 @@ def build(
         num_crops=num_crops,
         image_key=image_key,
         label_key=label_key,
+        num_shards=num_shards,
+        shard_index=shard_index,
     )
-    return dataset, info.num_examples
+    return dataset, len(range(shard_index, info.num_examples, num_shards))

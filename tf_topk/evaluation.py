@@ -280,14 +280,22 @@ def evaluate(
             batches [B, N, H, W, 3] the N outputs are averaged per image.
         dataset: batches of (images, labels) or (images, labels, weights),
             labels as class indices [B] or multi-hot [B, C] (multi-label).
+            For multi-worker runs in which each worker should read and
+            decode only its share, a function of a
+            `tf.distribute.InputContext` returning the batches of examples
+            i with i % num_input_pipelines == input_pipeline_id, at most
+            ceil(batch_size / num_input_pipelines) per batch (what
+            `tf_topk.datasets.build(..., num_shards=, shard_index=)`
+            gives); with one pipeline it must return the whole dataset.
+            A function needs `batch_size` and `expected_num_examples`.
         ks: the k values, each at most C.
         strategy: a `tf.distribute` strategy to run under; default: the
             current one (none). Every batch is split by rows across its
             replicas and workers (see `_distribute`): each example is
             counted once, every worker runs one step per batch, and every
             replica sees one static shape. Every worker of a multi-worker
-            run must call `evaluate` with the same dataset; each gets the
-            global result.
+            run must call `evaluate` with the same dataset (or dataset
+            function); each gets the global result.
         expected_num_examples: the number of examples the dataset must
             yield; a different count raises.
         batch_size: the (global) batch size of `dataset`; inferred from its
@@ -311,9 +319,23 @@ def evaluate(
     """
     ks = metrics._validate_ks(ks)
     metrics._validate_ties(ties)
+    dataset_fn = None
+    if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
+        if batch_size is None or expected_num_examples is None:
+            raise ValueError(
+                "A dataset function needs `batch_size` and "
+                "`expected_num_examples` (each worker pads its share to the "
+                "step count of the largest). Received: "
+                f"batch_size={batch_size!r}, "
+                f"expected_num_examples={expected_num_examples!r}"
+            )
+        dataset_fn = dataset
+        # One input pipeline: the whole dataset (also gives the spec).
+        dataset = dataset_fn(tf.distribute.InputContext())
     if not isinstance(dataset, tf.data.Dataset):
         raise TypeError(
-            "Argument `dataset` must be a tf.data.Dataset of batches. "
+            "Argument `dataset` must be a tf.data.Dataset of batches, or a "
+            "function of a tf.distribute.InputContext returning one. "
             f"Received: {type(dataset).__name__}"
         )
     spec = _element_parts(dataset.element_spec)
@@ -337,7 +359,9 @@ def evaluate(
 
     distributed = not _is_default(strategy)
     if distributed:
-        padded = _distribute(dataset, strategy, batch_size)
+        padded = _distribute(
+            dataset_fn or dataset, strategy, batch_size, expected_num_examples
+        )
     else:
         padded = _pad_to_batch(dataset, batch_size)
 
@@ -366,6 +390,11 @@ def evaluate(
     num_batches = None
     if expected_num_examples is not None:
         num_batches = -(-expected_num_examples // batch_size)
+        pipelines = _num_input_pipelines(strategy) if dataset_fn else 1
+        if pipelines > 1:
+            num_batches = _sharded_steps(
+                expected_num_examples, pipelines, batch_size
+            )
     bar = (
         keras.utils.Progbar(
             num_batches, stateful_metrics=[f"top{k}" for k in ks]
@@ -467,38 +496,59 @@ def evaluate(
     )
 
 
+def _num_input_pipelines(strategy: tf.distribute.Strategy) -> int:
+    """Workers feeding their own input (1 when not multi-worker)."""
+    try:
+        local = len(strategy.extended.worker_devices)
+    except (AttributeError, RuntimeError, ValueError):
+        return 1
+    return max(1, strategy.num_replicas_in_sync // max(1, local))
+
+
 def _is_default(strategy: tf.distribute.Strategy) -> bool:
     # The no-op strategy in force outside any `strategy.scope()`.
     return type(strategy).__name__ == "_DefaultDistributionStrategy"
 
 
 def _distribute(
-    dataset: tf.data.Dataset, strategy: tf.distribute.Strategy, batch_size: int
+    dataset,
+    strategy: tf.distribute.Strategy,
+    batch_size: int,
+    expected_num_examples: int | None = None,
 ):
-    """Splits every global batch by rows across replicas and workers.
+    """Splits the examples across replicas and workers, each exactly once.
 
-    Each batch is padded (weight 0) to `replicas * per_replica` rows, and
-    worker w's L local replicas get rows [w*L*b, (w+1)*L*b) as L slices of
-    b = per_replica rows. So every example is counted exactly once, every
-    worker runs exactly one step per batch (no worker waits in a collective
-    for one that ran out of data), and every replica sees one static shape
-    (TPUs need that). The cost: every worker reads and preprocesses every
-    batch and keeps its share; tf.data's file or DATA auto-sharding of an
-    already batched, padded dataset could not guarantee both properties.
+    With a dataset, every batch is padded (weight 0) to
+    `replicas * per_replica` rows, and worker w's L local replicas get rows
+    [w*L*b, (w+1)*L*b) as L slices of b = per_replica rows. So every example
+    is counted exactly once, every worker runs exactly one step per batch (no
+    worker waits in a collective for one that ran out of data), and every
+    replica sees one static shape (TPUs need that). The cost: every worker
+    reads and preprocesses every batch and keeps its share; tf.data's file
+    or DATA auto-sharding of an already batched, padded dataset could not
+    guarantee both properties.
+
+    With a dataset function (see `evaluate`), each of W input pipelines
+    builds only its own share (examples w, w + W, ...), so each worker
+    decodes 1/W of the images. Its batches (at most ceil(batch_size / W)
+    rows) are padded to L * b rows as above and followed by all-padding
+    batches up to the step count of the largest share, so every worker still
+    runs the same number of steps with the same static shapes.
     """
     replicas = strategy.num_replicas_in_sync
     per_replica = -(-batch_size // replicas)
-    padded = _pad_to_batch(dataset, batch_size, per_replica * replicas)
     options = tf.data.Options()
     # The rows are split here; tf.data must not shard again.
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.OFF
     )
+    whole = (
+        None
+        if callable(dataset) and not isinstance(dataset, tf.data.Dataset)
+        else dataset
+    )
 
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        local = context.num_replicas_in_sync // context.num_input_pipelines
-        first = context.input_pipeline_id * local * per_replica
-
+    def split(padded, local, first):
         def slices(images, labels, weights):
             def cut(x):
                 rows = x[first : first + local * per_replica]
@@ -515,7 +565,44 @@ def _distribute(
         # Consecutive elements go to the worker's replicas in turn.
         return padded.flat_map(slices).with_options(options)
 
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        pipelines = context.num_input_pipelines
+        local = context.num_replicas_in_sync // pipelines
+        if whole is not None or pipelines == 1:
+            source = whole if whole is not None else dataset(context)
+            padded = _pad_to_batch(source, batch_size, per_replica * replicas)
+            return split(
+                padded, local, context.input_pipeline_id * local * per_replica
+            )
+        own_batch = -(-batch_size // pipelines)
+        padded = _pad_to_batch(dataset(context), own_batch, local * per_replica)
+        steps = _sharded_steps(expected_num_examples, pipelines, batch_size)
+        filler = tf.data.Dataset.from_tensors(
+            tf.nest.map_structure(
+                lambda spec: tf.zeros(_static(spec), spec.dtype),
+                padded.element_spec,
+            )
+        ).repeat()
+        # take() never drops examples of a correct share; a share larger
+        # than ceil(N / W) loses its tail, and the final count check says so.
+        return split(padded.concatenate(filler).take(steps), local, 0)
+
     return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _sharded_steps(num_examples: int, pipelines: int, batch_size: int) -> int:
+    """Steps of every pipeline: those of the largest share, ceil(N / W)."""
+    largest = -(-num_examples // pipelines)
+    return -(-largest // -(-batch_size // pipelines))
+
+
+def _static(spec: tf.TensorSpec) -> list[int]:
+    if not spec.shape.is_fully_defined():
+        raise ValueError(
+            "A sharded dataset function must yield batches of static shape "
+            f"(images resized to a fixed size). Received: {spec}"
+        )
+    return spec.shape.as_list()
 
 
 def _local_sum(variable, strategy: tf.distribute.Strategy) -> np.ndarray:

@@ -188,6 +188,38 @@ def _member(section, preprocess, labels_subset, path: str):
     return model, options, record, published
 
 
+def _worker_shards(whole: tf.data.Dataset, build_kwargs: dict):
+    """A dataset function: each worker of a run reads only its share.
+
+    With one input pipeline (one process) it is the whole dataset; with W
+    workers, worker w builds examples w, w + W, ... in batches of
+    ceil(batch_size / W), so each decodes 1/W of the images
+    (see `tf_topk.evaluate`).
+    """
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        pipelines = context.num_input_pipelines
+        if pipelines == 1:
+            return whole
+        index = context.input_pipeline_id
+        batch_size = -(-build_kwargs["batch_size"] // pipelines)
+        dataset, info = datasets.build_with_info(
+            **{**build_kwargs, "batch_size": batch_size},
+            num_shards=pipelines,
+            shard_index=index,
+        )
+        logging.info(
+            "Input pipeline %d of %d reads %d of the %d examples.",
+            index,
+            pipelines,
+            len(range(index, info.num_examples, pipelines)),
+            info.num_examples,
+        )
+        return dataset
+
+    return dataset_fn
+
+
 def _labels_in_data(data_kwargs):
     """The sorted classes the evaluation data holds (ImageNet-A / R)."""
 
@@ -295,10 +327,14 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
                 weights=_ensemble_weights(config.ensemble_weights, len(built)),
             )
     options = [_preprocessing_options(b[1], data.num_crops) for b in built]
-    dataset, info = datasets.build_with_info(
-        **{**data_kwargs, "num_crops": 1},
-        preprocess=options[0] if len(options) == 1 else options,
-    )
+    build_kwargs = {
+        **data_kwargs,
+        "num_crops": 1,
+        "preprocess": options[0] if len(options) == 1 else options,
+    }
+    dataset, info = datasets.build_with_info(**build_kwargs)
+    if strategy is not None:
+        dataset = _worker_shards(dataset, build_kwargs)
     num_examples = info.num_examples
     logging.info(
         "Evaluating %s on %d examples (%s).",
