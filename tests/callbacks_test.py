@@ -195,6 +195,28 @@ class TopKEvaluationFitTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIs(evaluate.call_args.kwargs["strategy"], strategy)
         self.assertEqual(evaluator.result.num_examples, 10)
 
+    def test_dataset_function_under_two_devices(self):
+        # One input pipeline: the function returns the whole dataset.
+        strategy = tf.distribute.MirroredStrategy(conftest.logical_cpus(2))
+        with strategy.scope():
+            model = _trainable_oracle()
+        contexts = []
+
+        def dataset_fn(context):
+            contexts.append(context.num_input_pipelines)
+            return _dataset()
+
+        evaluator = callbacks.TopKEvaluation(
+            dataset_fn, expected_num_examples=10, batch_size=4
+        )
+        history = model.fit(
+            _dataset(), epochs=2, verbose=0, callbacks=[evaluator]
+        )
+        self.assertEqual(history.history["val_top1"], [0.7, 0.7])
+        self.assertEqual(evaluator.result.num_examples, 10)
+        self.assertTrue(contexts)
+        self.assertEqual(set(contexts), {1})
+
     def test_docstring_example(self):
         failures, tried = doctest.testmod(
             callbacks, extraglobs={"tf": tf}, verbose=False
@@ -207,10 +229,20 @@ class TopKEvaluationArgumentsTest(tf.test.TestCase, parameterized.TestCase):
     def test_dataset_must_be_a_dataset(self):
         with self.assertRaisesRegex(
             TypeError,
-            r"^Argument `dataset` must be a tf\.data\.Dataset of batches\. "
+            r"^Argument `dataset` must be a tf\.data\.Dataset of batches or a "
+            r"function of a tf\.distribute\.InputContext returning one\. "
             r"Received: list$",
         ):
             callbacks.TopKEvaluation([1, 2])
+
+    def test_a_dataset_function_needs_the_counts(self):
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^A dataset function needs `batch_size` and "
+            r"`expected_num_examples`\. Received: batch_size=4, "
+            r"expected_num_examples=None$",
+        ):
+            callbacks.TopKEvaluation(lambda context: _dataset(), batch_size=4)
 
     @parameterized.named_parameters(("zero", 0), ("float", 1.5), ("bool", True))
     def test_every_n_epochs(self, value):

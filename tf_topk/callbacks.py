@@ -67,7 +67,10 @@ class TopKEvaluation(keras.callbacks.Callback):
     Args:
         dataset: batches of (images, labels) or (images, labels, weights),
             as for `tf_topk.evaluate`; finite (no `repeat()`) and in a
-            fixed order.
+            fixed order. Or, so that each worker of a multi-worker run reads
+            only its share, a function of a `tf.distribute.InputContext`
+            (see `tf_topk.evaluate`; needs `batch_size` and
+            `expected_num_examples`).
         ks: the k values to report.
         every_n_epochs: evaluate after epochs n, 2n, ... (1-based).
         prefix: prepended to the log keys (`val_top1`).
@@ -90,7 +93,7 @@ class TopKEvaluation(keras.callbacks.Callback):
 
     def __init__(
         self,
-        dataset: tf.data.Dataset,
+        dataset,
         *,
         ks: Sequence[int] = (1, 5),
         every_n_epochs: int = 1,
@@ -106,10 +109,19 @@ class TopKEvaluation(keras.callbacks.Callback):
     ):
         super().__init__()
         if not isinstance(dataset, tf.data.Dataset):
-            raise TypeError(
-                "Argument `dataset` must be a tf.data.Dataset of batches. "
-                f"Received: {type(dataset).__name__}"
-            )
+            if not callable(dataset):
+                raise TypeError(
+                    "Argument `dataset` must be a tf.data.Dataset of batches "
+                    "or a function of a tf.distribute.InputContext returning "
+                    f"one. Received: {type(dataset).__name__}"
+                )
+            if batch_size is None or expected_num_examples is None:
+                raise ValueError(
+                    "A dataset function needs `batch_size` and "
+                    "`expected_num_examples`. Received: "
+                    f"batch_size={batch_size!r}, "
+                    f"expected_num_examples={expected_num_examples!r}"
+                )
         if (
             isinstance(every_n_epochs, bool)
             or not isinstance(every_n_epochs, int)
