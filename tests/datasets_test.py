@@ -554,6 +554,22 @@ class TfdsTest(DataTestCase):
         self.assertCountEqual(order, range(NUM_EXAMPLES))
         self.assertExact(dataset, num_examples, labels=LABELS[order])
 
+    def test_shards_partition_the_split(self):
+        order = self.tfds_order()
+        got = np.zeros(NUM_EXAMPLES, LABELS.dtype)
+        for index in range(3):
+            dataset, count = build(
+                "tfds",
+                name="tiny_images",
+                data_dir=self.data_dir,
+                num_shards=3,
+                shard_index=index,
+            )
+            self.assertEqual(count, len(range(index, NUM_EXAMPLES, 3)))
+            _, labels, _ = collect(dataset)
+            got[index::3] = labels
+        self.assertAllEqual(got, LABELS[order])
+
     def test_multi_label_rows(self):
         dataset, num_examples = build(
             "tfds",
