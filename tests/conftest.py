@@ -8,6 +8,8 @@ unaffected: it places everything on the first logical CPU.
 
 import os
 import pathlib
+import socket
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -58,6 +60,40 @@ def logical_cpus(n: int) -> list[str]:
     if len(devices) < n:
         pytest.skip(f"Needs {n} logical CPU devices, found {len(devices)}.")
     return [d.name for d in devices[:n]]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free TCP ports on 127.0.0.1 (for local workers)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def communicate_all(processes, timeout_s: float) -> list[str]:
+    """The output of every process, all within `timeout_s`.
+
+    Processes still running at the deadline (or when one wait fails) are
+    killed, so no worker outlives its test.
+    """
+    deadline = time.monotonic() + timeout_s
+    logs = []
+    try:
+        for process in processes:
+            remaining = max(1.0, deadline - time.monotonic())
+            logs.append(process.communicate(timeout=remaining)[0])
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return logs
 
 
 def pytest_collection_modifyitems(config, items):

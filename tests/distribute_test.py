@@ -2,10 +2,8 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from unittest import mock
 
 import conftest
@@ -28,19 +26,6 @@ def _tf_config(cluster, task_type, index):
     return json.dumps(
         {"cluster": cluster, "task": {"type": task_type, "index": index}}
     )
-
-
-def _free_ports(n):
-    sockets = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class _FakeStrategy:
@@ -199,7 +184,11 @@ class ShardedInputTest(tf.test.TestCase, parameterized.TestCase):
         for index in range(num_workers):
             strategy = _FakeStrategy(num_workers, index, per_worker)
             worker = evaluation._distribute(
-                multiworker_main.oracle_shards, strategy, 64, 1001
+                multiworker_main.oracle_dataset(),
+                strategy,
+                64,
+                multiworker_main.oracle_shards,
+                1001,
             )
             images, labels, weights = worker.element_spec
             # One static shape for every replica of every worker.
@@ -253,9 +242,10 @@ class ShardedInputTest(tf.test.TestCase, parameterized.TestCase):
         # falls short and evaluate's count check refuses it.
         strategy = _FakeStrategy(2, 0, 1)
         worker = evaluation._distribute(
-            lambda context: multiworker_main.oracle_dataset(32),
+            multiworker_main.oracle_dataset(),
             strategy,
             64,
+            lambda context: multiworker_main.oracle_dataset(32),
             1001,
         )
         rows = sum(float(w.numpy().sum()) for _, _, w in worker)
@@ -317,7 +307,7 @@ class MirroredTest(tf.test.TestCase, parameterized.TestCase):
 class MultiWorkerTest(tf.test.TestCase, parameterized.TestCase):
     def _run_workers(self, name, num_workers, results_dir, *extra):
         out_dir = self.create_tempdir().full_path
-        ports = _free_ports(num_workers)
+        ports = conftest.free_ports(num_workers)
         cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
         processes = []
         for index in range(num_workers):
@@ -338,17 +328,7 @@ class MultiWorkerTest(tf.test.TestCase, parameterized.TestCase):
                     text=True,
                 )
             )
-        deadline = time.monotonic() + _WORKER_TIMEOUT_S
-        logs = []
-        try:
-            for process in processes:
-                remaining = max(1.0, deadline - time.monotonic())
-                logs.append(process.communicate(timeout=remaining)[0])
-        finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.communicate()
+        logs = conftest.communicate_all(processes, _WORKER_TIMEOUT_S)
         for process, log in zip(processes, logs):
             self.assertEqual(process.returncode, 0, msg=log[-3000:])
         records = []

@@ -7,7 +7,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tarfile
@@ -202,10 +201,7 @@ class DistributedRunTest(tf.test.TestCase):
     def test_two_worker_command_line_counts_once_and_chief_writes(self):
         images = self.create_tempdir().full_path
         write_smoke_images(images)
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", 0))
-            b.bind(("127.0.0.1", 0))
-            ports = [a.getsockname()[1], b.getsockname()[1]]
+        ports = conftest.free_ports(2)
         cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
         workdirs = [self.create_tempdir().full_path for _ in ports]
         processes = []
@@ -236,15 +232,7 @@ class DistributedRunTest(tf.test.TestCase):
                     text=True,
                 )
             )
-        logs = []
-        try:
-            for process in processes:
-                logs.append(process.communicate(timeout=300)[0])
-        finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.communicate()
+        logs = conftest.communicate_all(processes, 300)
         for process, log in zip(processes, logs):
             self.assertEqual(process.returncode, 0, log[-3000:])
         self.assertEqual(os.listdir(workdirs[1]), [])  # Not the chief.

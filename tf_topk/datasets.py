@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import preprocessing
+from tf_topk import distribute, preprocessing
 
 SOURCES = ("files", "folder", "tfds", "tfrecord")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -709,7 +709,7 @@ def _shard(records: _Records, num_shards: int, index: int) -> _Records:
     """
     if num_shards == 1:
         return records
-    count = len(range(index, records.num_examples, num_shards))
+    count = distribute.shard_size(records.num_examples, num_shards, index)
     if records.files is not None:
         shard = _path_records(
             records.files[index::num_shards],
@@ -1053,4 +1053,6 @@ def build(
         num_shards=num_shards,
         shard_index=shard_index,
     )
-    return dataset, len(range(shard_index, info.num_examples, num_shards))
+    return dataset, distribute.shard_size(
+        info.num_examples, num_shards, shard_index
+    )

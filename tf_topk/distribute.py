@@ -113,6 +113,19 @@ def _tpu() -> tf.distribute.Strategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
+def shard_size(num_examples: int, num_shards: int, shard_index: int) -> int:
+    """Examples in shard `shard_index`: those at shard_index + i * num_shards.
+
+    The rule every input pipeline of a multi-worker run follows
+    (`tf_topk.datasets.build(num_shards=, shard_index=)`); shard 0 is the
+    largest.
+
+    >>> [shard_size(10, 3, i) for i in range(3)]
+    [4, 3, 3]
+    """
+    return len(range(shard_index, num_examples, num_shards))
+
+
 def task(strategy: tf.distribute.Strategy | None = None) -> tuple[str, int]:
     """This process's (task type, task index); ("chief", 0) when alone.
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import metrics
+from tf_topk import distribute, metrics
 
 _PROGRESS = ("auto", "bar", "log", "none")
 # Two-sided 95% normal quantile, for the Wilson score interval.
@@ -360,7 +360,7 @@ def evaluate(
     distributed = not _is_default(strategy)
     if distributed:
         padded = _distribute(
-            dataset_fn or dataset, strategy, batch_size, expected_num_examples
+            dataset, strategy, batch_size, dataset_fn, expected_num_examples
         )
     else:
         padded = _pad_to_batch(dataset, batch_size)
@@ -511,9 +511,10 @@ def _is_default(strategy: tf.distribute.Strategy) -> bool:
 
 
 def _distribute(
-    dataset,
+    dataset: tf.data.Dataset,
     strategy: tf.distribute.Strategy,
     batch_size: int,
+    shards=None,
     expected_num_examples: int | None = None,
 ):
     """Splits the examples across replicas and workers, each exactly once.
@@ -528,12 +529,13 @@ def _distribute(
     or DATA auto-sharding of an already batched, padded dataset could not
     guarantee both properties.
 
-    With a dataset function (see `evaluate`), each of W input pipelines
-    builds only its own share (examples w, w + W, ...), so each worker
-    decodes 1/W of the images. Its batches (at most ceil(batch_size / W)
-    rows) are padded to L * b rows as above and followed by all-padding
-    batches up to the step count of the largest share, so every worker still
-    runs the same number of steps with the same static shapes.
+    With a dataset function `shards` (see `evaluate`) and W > 1 input
+    pipelines, each pipeline builds only its own share (examples w, w + W,
+    ...), so each worker decodes 1/W of the images. Its batches (at most
+    ceil(batch_size / W) rows) are padded to L * b rows as above and
+    followed by all-padding batches up to the step count of the largest
+    share, so every worker still runs the same number of steps with the
+    same static shapes.
     """
     replicas = strategy.num_replicas_in_sync
     per_replica = -(-batch_size // replicas)
@@ -541,11 +543,6 @@ def _distribute(
     # The rows are split here; tf.data must not shard again.
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.OFF
-    )
-    whole = (
-        None
-        if callable(dataset) and not isinstance(dataset, tf.data.Dataset)
-        else dataset
     )
 
     def split(padded, local, first):
@@ -568,14 +565,13 @@ def _distribute(
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         pipelines = context.num_input_pipelines
         local = context.num_replicas_in_sync // pipelines
-        if whole is not None or pipelines == 1:
-            source = whole if whole is not None else dataset(context)
-            padded = _pad_to_batch(source, batch_size, per_replica * replicas)
+        if shards is None or pipelines == 1:
+            padded = _pad_to_batch(dataset, batch_size, per_replica * replicas)
             return split(
                 padded, local, context.input_pipeline_id * local * per_replica
             )
         own_batch = -(-batch_size // pipelines)
-        padded = _pad_to_batch(dataset(context), own_batch, local * per_replica)
+        padded = _pad_to_batch(shards(context), own_batch, local * per_replica)
         steps = _sharded_steps(expected_num_examples, pipelines, batch_size)
         filler = tf.data.Dataset.from_tensors(
             tf.nest.map_structure(
@@ -591,8 +587,8 @@ def _distribute(
 
 
 def _sharded_steps(num_examples: int, pipelines: int, batch_size: int) -> int:
-    """Steps of every pipeline: those of the largest share, ceil(N / W)."""
-    largest = -(-num_examples // pipelines)
+    """Steps of every pipeline: those of the largest share (pipeline 0's)."""
+    largest = distribute.shard_size(num_examples, pipelines, 0)
     return -(-largest // -(-batch_size // pipelines))
 
 

@@ -188,7 +188,9 @@ def _member(section, preprocess, labels_subset, path: str):
     return model, options, record, published
 
 
-def _worker_shards(whole: tf.data.Dataset, build_kwargs: dict):
+def _worker_shards(
+    whole: tf.data.Dataset, num_examples: int, build_kwargs: dict
+):
     """A dataset function: each worker of a run reads only its share.
 
     With one input pipeline (one process) it is the whole dataset; with W
@@ -202,9 +204,11 @@ def _worker_shards(whole: tf.data.Dataset, build_kwargs: dict):
         if pipelines == 1:
             return whole
         index = context.input_pipeline_id
-        batch_size = -(-build_kwargs["batch_size"] // pipelines)
-        dataset, info = datasets.build_with_info(
-            **{**build_kwargs, "batch_size": batch_size},
+        dataset, count = datasets.build(
+            **{
+                **build_kwargs,
+                "batch_size": -(-build_kwargs["batch_size"] // pipelines),
+            },
             num_shards=pipelines,
             shard_index=index,
         )
@@ -212,8 +216,8 @@ def _worker_shards(whole: tf.data.Dataset, build_kwargs: dict):
             "Input pipeline %d of %d reads %d of the %d examples.",
             index,
             pipelines,
-            len(range(index, info.num_examples, pipelines)),
-            info.num_examples,
+            count,
+            num_examples,
         )
         return dataset
 
@@ -334,7 +338,7 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
     }
     dataset, info = datasets.build_with_info(**build_kwargs)
     if strategy is not None:
-        dataset = _worker_shards(dataset, build_kwargs)
+        dataset = _worker_shards(dataset, info.num_examples, build_kwargs)
     num_examples = info.num_examples
     logging.info(
         "Evaluating %s on %d examples (%s).",

@@ -131,6 +131,10 @@ _rank_counts_xla = tf.function(
 )
 
 
+# Below this many scores per batch, `_rank_counts` runs as plain TF ops.
+_SMALL_BATCH_ELEMENTS = 1 << 16
+
+
 def _rank_counts(scores, labels):
     if scores.shape.num_elements() is not None and (
         scores.shape.num_elements() < _SMALL_BATCH_ELEMENTS
@@ -138,10 +142,6 @@ def _rank_counts(scores, labels):
         # Small batches: not worth an XLA compilation per shape.
         return _rank_counts_graph(scores, labels)
     return _rank_counts_xla(scores, labels)
-
-
-# Below this many scores per batch, `_rank_counts` runs as plain TF ops.
-_SMALL_BATCH_ELEMENTS = 1 << 16
 
 
 def _validate_ties(ties):
