@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import evaluation, testing
+from tf_topk import evaluation, results, testing
 
 NUM_CLASSES = 5
 
@@ -97,13 +97,13 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_wilson_interval_hand_values(self):
         # Wilson (1927) 95% interval of 7/10: [0.3968, 0.8922].
-        low, high = evaluation.wilson_interval(7, 10)
+        low, high = results.wilson_interval(7, 10)
         self.assertAlmostEqual(low, 0.39678, places=4)
         self.assertAlmostEqual(high, 0.89221, places=4)
-        low, high = evaluation.wilson_interval(0, 10)
+        low, high = results.wilson_interval(0, 10)
         self.assertEqual(low, 0.0)
         self.assertAlmostEqual(high, 0.27753, places=4)
-        self.assertTrue(all(map(math.isnan, evaluation.wilson_interval(0, 0))))
+        self.assertTrue(all(map(math.isnan, results.wilson_interval(0, 0))))
 
     def test_wrong_count_is_an_error(self):
         dataset, _ = oracle_data()

@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from tf_topk import evaluation, report
+from tf_topk import report, results
 
 
 def make_result(**overrides):
@@ -29,7 +29,7 @@ def make_result(**overrides):
         metadata={"model": {"name": "oracle"}, "score": float("nan")},
     )
     fields.update(overrides)
-    return evaluation.EvalResult(**fields)
+    return results.EvalResult(**fields)
 
 
 class ResultsJsonTest(tf.test.TestCase):

@@ -13,13 +13,14 @@ The public API:
 
 __version__ = "0.1.0"
 
-from tf_topk.evaluation import EvalResult, evaluate  # noqa: E402
+from tf_topk.evaluation import evaluate  # noqa: E402
 from tf_topk.metrics import (  # noqa: E402
     PerClassTopKAccuracy,
     TopKAccuracies,
     TopKAccuracy,
     top_k_correct,
 )
+from tf_topk.results import EvalResult  # noqa: E402
 
 __all__ = [
     "EvalResult",

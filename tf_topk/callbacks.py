@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import distribute, evaluation, metrics, report
+from tf_topk import distribute, evaluation, metrics, report, results
 
 
 class TopKEvaluation(keras.callbacks.Callback):
@@ -148,8 +148,8 @@ class TopKEvaluation(keras.callbacks.Callback):
             )
         evaluation._use_progress_bar(progress)  # Validates `progress`.
         self.dataset = dataset
-        self.ks = metrics._validate_ks(ks)
-        self.ties = metrics._validate_ties(ties)
+        self.ks = metrics.validate_ks(ks)
+        self.ties = metrics.validate_ties(ties)
         self.every_n_epochs = every_n_epochs
         self.prefix = prefix
         self.expected_num_examples = expected_num_examples
@@ -159,8 +159,8 @@ class TopKEvaluation(keras.callbacks.Callback):
         self.jit_compile = jit_compile
         self.progress = progress
         self.metadata = dict(metadata or {})
-        self.result: evaluation.EvalResult | None = None
-        self.results: dict[int, evaluation.EvalResult] = {}
+        self.result: results.EvalResult | None = None
+        self.results: dict[int, results.EvalResult] = {}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % self.every_n_epochs:

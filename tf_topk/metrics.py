@@ -46,7 +46,7 @@ import tensorflow as tf
 _TIES = ("inclusive", "exclusive")
 
 
-def _validate_k(k, argument="k"):
+def validate_k(k, argument="k"):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(
             f"Argument `{argument}` must be a positive integer. "
@@ -55,7 +55,7 @@ def _validate_k(k, argument="k"):
     return int(k)
 
 
-def _validate_ks(ks):
+def validate_ks(ks):
     if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
         ks = (ks,)
     if not isinstance(ks, Sequence) or isinstance(ks, str) or not ks:
@@ -144,7 +144,7 @@ def _rank_counts(scores, labels):
     return _rank_counts_xla(scores, labels)
 
 
-def _validate_ties(ties):
+def validate_ties(ties):
     if ties not in _TIES:
         raise ValueError(
             f"Argument `ties` must be one of {list(_TIES)}. "
@@ -180,7 +180,7 @@ def _scores(predictions) -> tf.Tensor:
     return tf.cast(predictions, tf.float32)
 
 
-def _check_k_fits(ks, num_classes_static):
+def check_k_fits(ks, num_classes_static):
     if num_classes_static is not None and max(ks) > num_classes_static:
         raise ValueError(
             f"Argument `k` must be at most the number of classes "
@@ -323,10 +323,10 @@ def decide(
     Returns:
         A `Decisions` record.
     """
-    ks = _validate_ks(ks)
-    ties = _validate_ties(ties)
+    ks = validate_ks(ks)
+    ties = validate_ties(ties)
     scores = _scores(predictions)
-    _check_k_fits(ks, scores.shape[1])
+    check_k_fits(ks, scores.shape[1])
     num_classes = tf.shape(scores)[1]
     if scores.shape[1] is None and not tf.executing_eagerly():
         tf.debugging.assert_less_equal(
@@ -390,7 +390,7 @@ def top_k_correct(
     Returns:
         A bool tensor of shape [B].
     """
-    k = _validate_k(k)
+    k = validate_k(k)
     decisions = decide(
         labels,
         predictions,
@@ -460,8 +460,8 @@ class _TopKBase(keras.metrics.Metric):
                 f"Received: KERAS_BACKEND={keras.backend.backend()!r}; set "
                 "KERAS_BACKEND=tensorflow."
             )
-        self.ks = _validate_ks(ks)
-        self.ties = _validate_ties(ties)
+        self.ks = validate_ks(ks)
+        self.ties = validate_ties(ties)
         self.sparse_labels = bool(sparse_labels)
         self.multi_label = bool(multi_label)
         size = len(self.ks)
@@ -642,7 +642,7 @@ class TopKAccuracy(_TopKBase):
         name: str | None = None,
         dtype=None,
     ):
-        k = _validate_k(k)
+        k = validate_k(k)
         super().__init__(
             (k,),
             sparse_labels=sparse_labels,
@@ -701,11 +701,11 @@ class PerClassTopKAccuracy(keras.metrics.Metric):
         dtype=None,
     ):
         super().__init__(name=name or f"per_class_top{k}", dtype=dtype)
-        self.num_classes = _validate_k(num_classes, "num_classes")
-        self.k = _validate_k(k)
-        _check_k_fits((self.k,), self.num_classes)
+        self.num_classes = validate_k(num_classes, "num_classes")
+        self.k = validate_k(k)
+        check_k_fits((self.k,), self.num_classes)
         self.sparse_labels = bool(sparse_labels)
-        self.ties = _validate_ties(ties)
+        self.ties = validate_ties(ties)
         self._correct = self.add_variable(
             shape=(self.num_classes,),
             initializer="zeros",

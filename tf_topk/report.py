@@ -17,7 +17,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_topk import evaluation
+from tf_topk import results
 
 RESULTS_FILE = "results.json"
 PER_CLASS_FILE = "per_class.csv"
@@ -42,13 +42,13 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def results_json(result: evaluation.EvalResult) -> str:
+def results_json(result: results.EvalResult) -> str:
     """The text of results.json: `result.to_dict()`, strict JSON."""
     return json.dumps(_json_safe(result.to_dict()), indent=2, sort_keys=False)
 
 
 def per_class_csv(
-    result: evaluation.EvalResult, class_names: Sequence[str] | None = None
+    result: results.EvalResult, class_names: Sequence[str] | None = None
 ) -> str:
     """Top-1 per true class: class_index, class_name, correct, count, top1."""
     buffer = io.StringIO()
@@ -70,7 +70,7 @@ def per_class_csv(
 
 
 def write(
-    result: evaluation.EvalResult,
+    result: results.EvalResult,
     workdir: str,
     *,
     class_names: Sequence[str] | None = None,
@@ -112,7 +112,7 @@ def write(
 
 
 def format_table(
-    result: evaluation.EvalResult,
+    result: results.EvalResult,
     *,
     title: str = "",
     published: dict[int, float] | None = None,
