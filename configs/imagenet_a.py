@@ -11,14 +11,10 @@ Presets are those of configs/imagenet.py (any registry model, "+" joins an
 ensemble); every field can be overridden as there.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _base  # noqa: E402
+from tf_topk import presets
 
 
 def get_config(arg=None):
-    return _base.tfds_variant(
+    return presets.tfds_variant(
         arg, name="imagenet_a", split="test", class_subset="labels_in_data"
     )

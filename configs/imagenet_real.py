@@ -12,12 +12,10 @@ Presets are those of configs/imagenet.py (any registry model, "+" joins an
 ensemble); every field can be overridden as there.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _base  # noqa: E402
+from tf_topk import presets
 
 
 def get_config(arg=None):
-    return _base.tfds_variant(arg, name="imagenet2012_real", split="validation")
+    return presets.tfds_variant(
+        arg, name="imagenet2012_real", split="validation"
+    )

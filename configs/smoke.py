@@ -8,18 +8,14 @@ known (e.g. 7 of 10). Nothing is downloaded.
     --workdir=/tmp/smoke
 """
 
-import os
-import sys
-
 from ml_collections import config_dict
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _base  # noqa: E402
+from tf_topk import presets
 
 
 def get_config(arg=None):
     del arg  # One preset only.
-    config = _base.imagenet_module().get_config("mobilenet")
+    config = presets.imagenet("mobilenet")
     with config.unlocked():
         config.preset = "smoke"
         config.model.name = "oracle"

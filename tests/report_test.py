@@ -103,6 +103,19 @@ class WriteTest(tf.test.TestCase):
             self.assertEqual(json.load(f)["top1_correct"], 8)
         self.assertEmpty([n for n in os.listdir(workdir) if ".tmp-" in n])
 
+    def test_failed_extras_only_warn_and_results_json_is_written(self):
+        workdir = self.create_tempdir().full_path
+        # A file where the TensorBoard folder and per_class.csv must go.
+        with open(os.path.join(workdir, report.TENSORBOARD_DIR), "w") as f:
+            f.write("in the way")
+        os.makedirs(os.path.join(workdir, report.PER_CLASS_FILE))
+        with self.assertLogs(level="WARNING") as logs:
+            paths = report.write(make_result(), workdir)
+        self.assertLen(logs.records, 2)
+        self.assertIn("Could not write", logs.output[0])
+        with open(paths["results"]) as f:
+            self.assertEqual(json.load(f)["top1_correct"], 7)
+
     def test_empty_workdir_is_an_error(self):
         with self.assertRaisesRegex(
             ValueError,

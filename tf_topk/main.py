@@ -14,26 +14,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
-import platform
-from collections.abc import Mapping
 from typing import Any
 
-import keras
 import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_dict, config_flags
 
-import tf_topk
 from tf_topk import (
     datasets,
     diagnostics,
     distribute,
     evaluation,
+    imagenet,
     models,
+    preprocessing,
+    presets,
+    provenance,
     report,
+    results,
 )
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -47,14 +47,85 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder for results.json, per_class.csv, ..."
 )
 
-DATA_SOURCES = ("files", "folder", "tfds", "tfrecord")
-
-
-class DataUnavailableError(RuntimeError):
-    """A tfds dataset could not be downloaded or prepared."""
-
-
 _NONE_WEIGHTS = ("none", "random", "")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Member:
+    """One built inference model and what results.json says of it."""
+
+    model: Any
+    options: preprocessing.Options
+    record: provenance.ModelRecord
+    published: tuple[float, float] | None
+
+
+def run(config: config_dict.ConfigDict, workdir: str | None):
+    """Evaluates the model(s) of `config` on its data; writes the results.
+
+    Args:
+        config: a config as built by `tf_topk.presets` (configs/*.py).
+        workdir: output folder; None writes nothing.
+
+    Returns:
+        The `results.EvalResult` (with its metadata).
+    """
+    _check(config)
+    strategy = _strategy(config.distribution)
+    data = config.data
+    if data.source == "tfds":
+        datasets.prepare_tfds(
+            data.name,
+            data_dir=data.data_dir,
+            download=data.download,
+            manual_dir=data.manual_dir,
+        )
+    data_kwargs = _data_kwargs(data)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        members = [
+            _member(section, config.preprocess, data, data_kwargs, path)
+            for path, section in presets.model_sections(config).items()
+        ]
+        model = _combine(members, config.ensemble_weights)
+    options = [member.options for member in members]
+    # One model reads a batch of images; an ensemble a tuple, one a member.
+    build_kwargs = {
+        **data_kwargs,
+        "preprocess": options[0] if len(options) == 1 else options,
+    }
+    dataset, info = datasets.build(**build_kwargs, with_info=True)
+    logging.info(
+        "Evaluating %s on %d examples (%s).",
+        config.model.name,
+        info.num_examples,
+        data.source,
+    )
+    metadata = _metadata(config, members, info, strategy)
+    result = evaluation.evaluate(
+        model,
+        _worker_shards(dataset, info.num_examples, build_kwargs)
+        if strategy
+        else dataset,
+        ks=tuple(config.eval.ks),
+        strategy=strategy,
+        expected_num_examples=info.num_examples,
+        batch_size=data.batch_size,
+        ties=config.eval.ties,
+        jit_compile=config.eval.jit_compile,
+        progress=config.eval.progress,
+        log_every_n_examples=config.eval.log_every_n_examples,
+        metadata=metadata.to_dict(),
+    )
+    # From here on the counts exist: optional steps may only warn.
+    causes = _diagnose(result, model, dataset, metadata, config)
+    metadata = dataclasses.replace(metadata, diagnostics=tuple(causes))
+    result = dataclasses.replace(result, metadata=metadata.to_dict())
+    if workdir and (strategy is None or distribute.is_chief(strategy)):
+        paths = report.write(
+            result, workdir, class_names=_class_names(model, info)
+        )
+        logging.info("Wrote %s", paths["results"])
+    return result
 
 
 def _choice(path: str, value: Any, valid) -> Any:
@@ -63,6 +134,39 @@ def _choice(path: str, value: Any, valid) -> Any:
             f"`{path}` must be one of {sorted(valid)}. Received: {value!r}"
         )
     return value
+
+
+def _check(config: config_dict.ConfigDict) -> None:
+    """Checks the run-level choices before any model or data work."""
+    data = config.data
+    _choice("config.data.source", data.source, datasets.SOURCES)
+    _choice("config.distribution", config.distribution, distribute.STRATEGIES)
+    _choice("config.eval.ties", config.eval.ties, ("exclusive", "inclusive"))
+    if data.source != "tfds" and not data.path:
+        raise ValueError(
+            f"`config.data.path` must be set for config.data.source="
+            f"{data.source!r}. Received: None"
+        )
+
+
+def _strategy(name: str) -> tf.distribute.Strategy | None:
+    return None if name == "none" else distribute.get_strategy(name)
+
+
+def _data_kwargs(data: config_dict.ConfigDict) -> dict[str, Any]:
+    """`datasets.build` arguments from `config.data` (all but preprocess)."""
+    return dict(
+        source=data.source,
+        path=data.path,
+        labels_file=data.labels_file,
+        name=data.name,
+        split=data.split,
+        data_dir=data.data_dir,
+        batch_size=data.batch_size,
+        label_offset=data.label_offset,
+        num_classes=data.num_classes,
+        skip_corrupt=data.skip_corrupt,
+    )
 
 
 def _weights(value: str | None) -> str | None:
@@ -88,114 +192,113 @@ def _class_subset(value: str | None, path: str):
     return [int(item) if item.isdigit() else item for item in items]
 
 
-def _ensemble_weights(value: str | None, num_members: int):
-    if value is None:
-        return None
-    try:
-        weights = [float(v) for v in value.split(",")]
-    except ValueError as e:
-        raise ValueError(
-            "`config.ensemble_weights` must be comma-separated numbers, one "
-            f"per member. Received: {value!r}"
-        ) from e
-    if len(weights) != num_members:
-        raise ValueError(
-            f"`config.ensemble_weights` must have {num_members} values, one "
-            f"per member. Received: {value!r}"
-        )
-    return weights
+def _labels_in_data(data_kwargs: dict[str, Any]) -> list[int]:
+    """The sorted classes the evaluation data holds (ImageNet-A / R)."""
+    dataset, _ = datasets.build(**data_kwargs)
+    present = set()
+    for _, labels in dataset:
+        present.update(int(x) for x in labels.numpy().reshape(-1))
+    return sorted(present)
 
 
-def _file_sha256(path: str | None) -> str | None:
-    if not path or not os.path.exists(path):
-        return None
-    if os.path.isdir(path):
-        path = os.path.join(path, "saved_model.pb")
-        if not os.path.exists(path):
-            return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _member(section, preprocess, labels_subset, path: str):
-    """Builds one inference model; returns (model, options, record)."""
-    name = section.name
-    weights = _weights(section.weights)
+def _member(section, preprocess, data, data_kwargs, path: str) -> _Member:
+    """Builds one inference model from a model section of the config."""
     kwargs = dict(section.get("kwargs", {}) or {})
     if section.alpha is not None:
         kwargs["alpha"] = section.alpha
     subset = _class_subset(section.class_subset, f"{path}.class_subset")
     if subset == "labels_in_data":
-        subset = labels_subset()
-    spec = None
-    if name and name.lower() in models.names():
-        spec = models.get_spec(name)
-        model = models.build(
+        subset = _labels_in_data(data_kwargs)
+    name = (section.name or "").lower()
+    spec = models.get_spec(name) if name in models.names() else None
+    wrapper = dict(
+        image_size=section.image_size,
+        output=section.output,
+        has_background_class=section.has_background_class,
+        class_subset=subset,
+    )
+    if spec is not None:
+        model, weights = models.build(
             spec.name,
-            weights=weights,
-            image_size=section.image_size,
+            weights=_weights(section.weights),
             preprocess_input=section.preprocess_mode,
-            output=section.output,
-            has_background_class=section.has_background_class,
-            class_subset=subset,
+            **wrapper,
             **kwargs,
         )
     else:
-        raw = models.load(None, weights=weights, **kwargs)
+        raw, weights = models.load(
+            None, weights=_weights(section.weights), **kwargs
+        )
+        wrapper["output"] = section.output or "softmax"
         model = models.inference_model(
-            raw,
-            preprocess_input=section.preprocess_mode or "none",
-            output=section.output or "softmax",
-            image_size=section.image_size,
-            has_background_class=section.has_background_class,
-            class_subset=subset,
+            raw, preprocess_input=section.preprocess_mode or "none", **wrapper
         )
-    image_size = model.inputs[0].shape[1]
-    if image_size is None:
-        image_size = section.image_size or 224
-    options = dict(
-        image_size=int(image_size),
-        crop_fraction=preprocess.crop_fraction
-        or (spec.crop_fraction if spec else 0.875),
-        interpolation=preprocess.interpolation
-        or (spec.interpolation if spec else "bilinear"),
-        antialias=preprocess.antialias,
-        crop_mode=preprocess.crop_mode,
-    )
-    record = {
-        "name": spec.name if spec else (name or "custom"),
-        "weights": section.weights,
-        "weights_file": getattr(model, "tf_topk_weights_file", weights),
-        "weights_sha256": _file_sha256(
-            getattr(model, "tf_topk_weights_file", weights)
+    image_size = int(model.inputs[0].shape[1] or section.image_size or 224)
+    options = preprocessing.resolve(
+        spec,
+        dict(
+            image_size=image_size,
+            crop_fraction=preprocess.crop_fraction,
+            interpolation=preprocess.interpolation,
+            antialias=preprocess.antialias,
+            crop_mode=preprocess.crop_mode,
+            num_crops=data.num_crops,
         ),
-        "alpha": section.alpha,
-        "image_size": int(image_size),
-        "preprocess_mode": section.preprocess_mode
+    )
+    record = provenance.ModelRecord(
+        name=spec.name if spec else (section.name or "custom"),
+        weights=section.weights,
+        weights_file=weights.path,
+        weights_sha256=weights.sha256,
+        alpha=section.alpha,
+        image_size=image_size,
+        preprocess_mode=section.preprocess_mode
         or (spec.preprocess_mode if spec else "none"),
-        "output": section.output or (spec.output if spec else "softmax"),
-        "has_background_class": section.has_background_class,
-        "class_subset_size": None if subset is None else len(subset),
-    }
-    published = None
-    if spec is not None:
-        published = spec.published(
-            alpha=section.alpha or 1.0, image_size=int(image_size)
-        )
-    return model, options, record, published
+        output=section.output or (spec.output if spec else "softmax"),
+        has_background_class=section.has_background_class,
+        class_subset_size=None if subset is None else len(subset),
+    )
+    published = (
+        spec.published(alpha=section.alpha or 1.0, image_size=image_size)
+        if spec
+        else None
+    )
+    return _Member(model, options, record, published)
 
 
-def _worker_shards(
-    whole: tf.data.Dataset, num_examples: int, build_kwargs: dict
-):
+def _combine(members: list[_Member], ensemble_weights: str | None):
+    """The one model to evaluate: a member, or their weighted average."""
+    if len(members) == 1:
+        if ensemble_weights is not None:
+            raise ValueError(
+                "`config.ensemble_weights` applies to ensembles only (a "
+                "preset such as 'mobilenet+resnet50'). Received: "
+                f"{ensemble_weights!r} for one model"
+            )
+        return members[0].model
+    weights = None
+    if ensemble_weights is not None:
+        try:
+            weights = [float(v) for v in ensemble_weights.split(",")]
+        except ValueError as e:
+            raise ValueError(
+                "`config.ensemble_weights` must be comma-separated numbers, "
+                f"one per member. Received: {ensemble_weights!r}"
+            ) from e
+        if len(weights) != len(members):
+            raise ValueError(
+                f"`config.ensemble_weights` must have {len(members)} values, "
+                f"one per member. Received: {ensemble_weights!r}"
+            )
+    return models.ensemble([m.model for m in members], weights=weights)
+
+
+def _worker_shards(whole, num_examples: int, build_kwargs: dict[str, Any]):
     """A dataset function: each worker of a run reads only its share.
 
     With one input pipeline (one process) it is the whole dataset; with W
     workers, worker w builds examples w, w + W, ... in batches of
-    ceil(batch_size / W), so each decodes 1/W of the images
+    `distribute.per_worker_batch_size`, so each decodes 1/W of the images
     (see `tf_topk.evaluate`).
     """
 
@@ -204,11 +307,11 @@ def _worker_shards(
         if pipelines == 1:
             return whole
         index = context.input_pipeline_id
+        batch_size = distribute.per_worker_batch_size(
+            build_kwargs["batch_size"], pipelines
+        )
         dataset, count = datasets.build(
-            **{
-                **build_kwargs,
-                "batch_size": -(-build_kwargs["batch_size"] // pipelines),
-            },
+            **{**build_kwargs, "batch_size": batch_size},
             num_shards=pipelines,
             shard_index=index,
         )
@@ -224,251 +327,77 @@ def _worker_shards(
     return dataset_fn
 
 
-def _labels_in_data(data_kwargs):
-    """The sorted classes the evaluation data holds (ImageNet-A / R)."""
-
-    def scan():
-        dataset, _ = datasets.build(**data_kwargs)
-        present = set()
-        for _, labels in dataset:
-            present.update(int(x) for x in labels.numpy().reshape(-1))
-        return sorted(present)
-
-    return scan
-
-
-def _versions() -> dict[str, str]:
-    return {
-        "tf_topk": tf_topk.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _devices(strategy) -> list[str]:
-    """The devices the evaluation runs on (the replicas' devices)."""
-    try:
-        devices = list(strategy.extended.worker_devices)
-    except (AttributeError, RuntimeError):  # The default strategy.
-        devices = []
-    if devices:
-        return devices
-    gpus = tf.config.list_logical_devices("GPU")
-    return [(gpus or tf.config.list_logical_devices("CPU"))[0].name]
-
-
-def _device_description() -> str:
-    """E.g. 'NVIDIA H100 80GB HBM3 x1' or 'CPU (x86_64, 2 cores)'."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"{details.get('device_name', 'GPU')} x{len(gpus)}"
-    return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
-
-
-def run(config: config_dict.ConfigDict, workdir: str | None):
-    """Evaluates the model(s) of `config` on its data; writes the results.
-
-    Args:
-        config: a config as built by `configs/imagenet.py:get_config`.
-        workdir: output folder; None writes nothing.
-
-    Returns:
-        The `evaluation.EvalResult` (with its metadata).
-    """
+def _metadata(config, members, info, strategy) -> provenance.RunMetadata:
     data = config.data
-    _choice("config.data.source", data.source, DATA_SOURCES)
-    _choice("config.distribution", config.distribution, distribute.STRATEGIES)
-    _choice("config.eval.ties", config.eval.ties, ("exclusive", "inclusive"))
-    if data.source != "tfds" and not data.path:
-        raise ValueError(
-            f"`config.data.path` must be set for config.data.source="
-            f"{data.source!r}. Received: None"
-        )
-    if data.source == "files" and not data.labels_file:
-        raise ValueError(
-            "`config.data.labels_file` must be set for "
-            "config.data.source='files'. Received: None"
-        )
-    strategy = None
-    if config.distribution != "none":
-        strategy = distribute.get_strategy(config.distribution)
-
-    if data.source == "tfds":
-        _prepare_tfds(data.name, data.data_dir, data.download, data.manual_dir)
-
-    data_kwargs = dict(
-        source=data.source,
-        path=data.path,
-        labels_file=data.labels_file,
-        name=data.name,
-        split=data.split,
-        data_dir=data.data_dir,
-        batch_size=data.batch_size,
-        label_offset=data.label_offset,
-        num_classes=data.num_classes,
-        skip_corrupt=data.skip_corrupt,
-        num_crops=data.num_crops,
-    )
-    labels_subset = _labels_in_data(data_kwargs)
-    sections = (
-        [(f"config.members.{k}", v) for k, v in config.members.items()]
-        if config.members
-        else [("config.model", config.model)]
-    )
-    scope = strategy.scope() if strategy else contextlib.nullcontext()
-    with scope:
-        built = [
-            _member(section, config.preprocess, labels_subset, path)
-            for path, section in sections
-        ]
-        if len(built) == 1:
-            model = built[0][0]
-        else:
-            model = models.ensemble(
-                [b[0] for b in built],
-                weights=_ensemble_weights(config.ensemble_weights, len(built)),
-            )
-    options = [_preprocessing_options(b[1], data.num_crops) for b in built]
-    build_kwargs = {
-        **data_kwargs,
-        "num_crops": 1,
-        "preprocess": options[0] if len(options) == 1 else options,
-    }
-    dataset, info = datasets.build_with_info(**build_kwargs)
-    if strategy is not None:
-        dataset = _worker_shards(dataset, info.num_examples, build_kwargs)
-    num_examples = info.num_examples
-    logging.info(
-        "Evaluating %s on %d examples (%s).",
-        config.model.name,
-        num_examples,
-        data.source,
-    )
-    published = built[0][3] if len(built) == 1 else None
+    published = members[0].published if len(members) == 1 else None
     if config.eval.published_top1 is not None:
         published = (config.eval.published_top1, config.eval.published_top5)
-    metadata = {
-        "model": built[0][2] if len(built) == 1 else config.model.name,
-        "members": [b[2] for b in built] if len(built) > 1 else None,
-        "data": {
-            "source": data.source,
-            "name": data.name if data.source == "tfds" else None,
-            "split": data.split if data.source == "tfds" else None,
-            "path": data.path,
-            "labels_file": data.labels_file,
-            "num_examples": num_examples,
-            "label_offset": data.label_offset,
-            "num_crops": data.num_crops,
-            "label_mapping": info.label_mapping,
-            "multi_label": info.multi_label,
-            # Files left out with skip_corrupt=True, never silently.
-            "num_skipped": info.num_skipped,
-            "skipped": list(info.skipped),
-        },
-        "preprocessing": [o.to_dict() for o in options],
-        "published": (
+    tfds = data.source == "tfds"
+    return provenance.RunMetadata(
+        model=members[0].record if len(members) == 1 else config.model.name,
+        members=None if len(members) == 1 else tuple(m.record for m in members),
+        data=provenance.DataRecord(
+            source=data.source,
+            name=data.name if tfds else None,
+            split=data.split if tfds else None,
+            path=data.path,
+            labels_file=data.labels_file,
+            num_examples=info.num_examples,
+            label_offset=data.label_offset,
+            num_crops=data.num_crops,
+            label_mapping=info.label_mapping,
+            multi_label=info.multi_label,
+            num_skipped=info.num_skipped,
+            skipped=tuple(info.skipped),
+        ),
+        preprocessing=tuple(m.options.to_dict() for m in members),
+        published=(
             {"top1": published[0], "top5": published[1]} if published else None
         ),
-        "versions": _versions(),
-        "device": _device_description(),
-        "devices": _devices(strategy or tf.distribute.get_strategy()),
-        "distribution": config.distribution,
-        "config": json.loads(config.to_json_best_effort()),
-    }
-    result = evaluation.evaluate(
-        model,
-        dataset,
-        ks=tuple(config.eval.ks),
-        strategy=strategy,
-        expected_num_examples=num_examples,
-        batch_size=data.batch_size,
-        ties=config.eval.ties,
-        jit_compile=config.eval.jit_compile,
-        progress=config.eval.progress,
-        log_every_n_examples=config.eval.log_every_n_examples,
-        metadata=metadata,
+        distribution=config.distribution,
+        config=json.loads(config.to_json_best_effort()),
+        devices=provenance.devices(strategy),
     )
-    causes = []
-    if published and published[0] is not None and 1 in result.correct:
-        shortfall = published[0] - result.accuracy(1)
-        # Only a shortfall that sampling noise cannot explain (the published
-        # figure above the 95% interval) is worth diagnosing: on 100 images
-        # the interval is about +-9 points wide.
-        if (
-            shortfall > config.eval.shortfall_tolerance
-            and published[0] > result.interval(1)[1]
-        ):
-            causes = diagnostics.shortfall_causes(
-                model,
-                dataset,
-                shortfall=shortfall,
-                num_outputs=model.output_shape[-1],
-                num_classes=data.num_classes,
-            )
-    result = dataclasses.replace(
-        result, metadata={**metadata, "diagnostics": causes}
-    )
-    if workdir and _is_chief(strategy):
-        num_outputs = model.output_shape[-1]
-        if len(info.class_names) == num_outputs:
-            class_names = list(info.class_names)
-        elif num_outputs == 1000:
-            class_names = models.imagenet_synsets()
-        else:
-            class_names = None
-        paths = report.write(result, workdir, class_names=class_names)
-        logging.info("Wrote %s", paths["results"])
-    return result
 
 
-def _prepare_tfds(
-    name: str, data_dir: str | None, download: bool, manual_dir: str | None
-) -> None:
-    """Downloads and prepares a tfds dataset once, as `tfds.load` does."""
-    import tensorflow_datasets as tfds
+def _diagnose(result, model, dataset, metadata, config) -> list[str]:
+    """Likely causes of a top-1 short of the published one; never raises.
 
+    Only a shortfall that sampling noise cannot explain (the published
+    figure above the 95% interval) is diagnosed: on 100 images the interval
+    is about +-9 points wide. A failure here only logs a warning: the
+    counts of the run are kept whatever happens.
+    """
+    published = (metadata.published or {}).get("top1")
+    if published is None or 1 not in result.correct:
+        return []
+    shortfall = published - result.accuracy(1)
+    if (
+        shortfall <= config.eval.shortfall_tolerance
+        or published <= result.interval(1)[1]
+    ):
+        return []
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as e:  # tfds raises several types for a bad name.
-        raise ValueError(
-            f"`config.data.name` must name a tfds dataset. Received: "
-            f"{name!r} ({e})"
-        ) from e
-    if builder.is_prepared() or not download:
-        return  # datasets.build explains an unprepared dataset.
-    if manual_dir is not None and not os.path.isdir(manual_dir):
-        raise FileNotFoundError(
-            f"`config.data.manual_dir` must be a folder. Received: "
-            f"{manual_dir!r}"
+        return diagnostics.shortfall_causes(
+            model,
+            dataset,
+            shortfall=shortfall,
+            num_outputs=model.output_shape[-1],
+            num_classes=config.data.num_classes,
         )
-    logging.info("Preparing tfds dataset %s in %s.", name, builder.data_dir)
-    try:
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-        )
-    except Exception as e:  # Network, checksum and manual-data errors.
-        raise DataUnavailableError(
-            f"Could not download and prepare tfds dataset {name!r} into "
-            f"{builder.data_dir!r}: {e}\nWithout internet, prepare it on a "
-            "machine with internet and pass --config.data.data_dir, or "
-            "evaluate local data with --config.data.source=files|folder|"
-            "tfrecord and --config.data.path. ILSVRC2012 needs its archive "
-            "ILSVRC2012_img_val.tar in --config.data.manual_dir."
-        ) from e
+    except Exception as e:  # Optional: the counts must survive.
+        logging.warning("The shortfall diagnosis failed (%s); skipped.", e)
+        return [f"top-1 is {shortfall:.1%} below the published figure."]
 
 
-def _preprocessing_options(options: Mapping[str, Any], num_crops: int):
-    from tf_topk import preprocessing
-
-    return preprocessing.Options(**options, num_crops=num_crops)
-
-
-def _is_chief(strategy) -> bool:
-    if strategy is None:
-        return True
-    return distribute.is_chief(strategy)
+def _class_names(model, info) -> list[str] | None:
+    """Class names for per_class.csv: the source's, else the synsets."""
+    num_outputs = model.output_shape[-1]
+    if len(info.class_names) == num_outputs:
+        return list(info.class_names)
+    if num_outputs == imagenet.NUM_CLASSES:
+        return list(imagenet.synsets())
+    return None
 
 
 def main(argv: list[str]) -> None:
@@ -483,48 +412,42 @@ def main(argv: list[str]) -> None:
         )
     try:
         result = run(_CONFIG.value, _WORKDIR.value)
-    except (ValueError, FileNotFoundError, DataUnavailableError) as e:
+    except (ValueError, FileNotFoundError, datasets.DataUnavailableError) as e:
         raise app.UsageError(str(e)) from e
+    print(_summary(result, _CONFIG.value.model.name))
+
+
+def _summary(result: results.EvalResult, name: str) -> str:
     published = result.metadata.get("published") or {}
-    title = f"tf_topk: {_CONFIG.value.model.name}"
-    print(
-        report.format_table(
-            result,
-            title=title,
-            published={
-                1: published.get("top1"),
-                5: published.get("top5"),
-            },
-        )
+    table = report.format_table(
+        result,
+        title=f"tf_topk: {name}",
+        published={1: published.get("top1"), 5: published.get("top5")},
     )
-    for cause in result.metadata.get("diagnostics") or []:
-        print(f"  likely cause: {cause}")
+    causes = result.metadata.get("diagnostics") or []
+    return "\n".join([table] + [f"  likely cause: {c}" for c in causes])
 
 
-def _unknown_override(argv: list[str]) -> str | None:
+class _ConfigFileParser(config_flags.ConfigFileFlagParser):
+    """Keeps the config it loaded, to name an unknown override field."""
+
+    loaded: config_dict.ConfigDict | None = None
+
+    def parse(self, path):
+        self.loaded = super().parse(path)
+        return self.loaded
+
+
+def _unknown_override(argv: list[str], config) -> str | None:
     """Names the first `--config.a.b=...` override that is not a field.
 
     ml_collections reports an unknown field as a bare AttributeError; this
-    re-reads the config and says which override is wrong and what the valid
-    fields are.
+    walks the loaded config and says which override is wrong and what the
+    valid fields are.
     """
     args = flags.FLAGS.read_flags_from_files(argv[1:], force_gnu=False)
-    spec = next(
-        (a.split("=", 1)[1] for a in args if a.startswith("--config=")), None
-    )
-    if spec is None:
-        return None
-    path, _, preset = spec.partition(":")
-    import importlib.util
-
-    module_spec = importlib.util.spec_from_file_location("_tf_topk_cfg", path)
-    if module_spec is None or module_spec.loader is None:
-        return None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    config = module.get_config(preset or None)
     for arg in args:
-        if not arg.startswith("--config."):
+        if config is None or not arg.startswith("--config."):
             continue
         field = arg[len("--config.") :].split("=", 1)[0]
         node, walked = config, "config"
@@ -541,6 +464,8 @@ def _unknown_override(argv: list[str]) -> str | None:
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
+    parser = _ConfigFileParser(name="config")
+    flags.FLAGS["config"].parser = parser
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
@@ -549,7 +474,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
             "--helpfull to see help on flags."
         ) from e
     except (AttributeError, KeyError) as e:
-        message = _unknown_override(argv)
+        message = _unknown_override(argv, parser.loaded)
         if message is None:
             raise
         raise SystemExit(message) from e

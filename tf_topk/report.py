@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
+from absl import logging
 
 from tf_topk import results
 
@@ -98,17 +99,29 @@ def write(
         "per_class": os.path.join(workdir, PER_CLASS_FILE),
         "tensorboard": os.path.join(workdir, TENSORBOARD_DIR),
     }
-    _write_atomic(paths["per_class"], per_class_csv(result, class_names))
-    writer = tf.summary.create_file_writer(paths["tensorboard"])
+    # per_class.csv and the TensorBoard scalars are extras: a failure to
+    # write them is logged, and results.json (the counts) is still written.
+    try:
+        _write_atomic(paths["per_class"], per_class_csv(result, class_names))
+    except (OSError, tf.errors.OpError) as e:
+        logging.warning("Could not write %s: %s", paths["per_class"], e)
+    try:
+        _write_scalars(result, paths["tensorboard"], step)
+    except (OSError, tf.errors.OpError) as e:
+        logging.warning("Could not write %s: %s", paths["tensorboard"], e)
+    # Last: a results.json on disk means the run finished.
+    _write_atomic(paths["results"], results_json(result))
+    return paths
+
+
+def _write_scalars(result: results.EvalResult, logdir: str, step: int):
+    writer = tf.summary.create_file_writer(logdir)
     with writer.as_default():
         for k in result.ks:
             tf.summary.scalar(f"top{k}", result.accuracy(k), step=step)
             tf.summary.scalar(f"top{k}_error", 1 - result.accuracy(k), step)
         tf.summary.scalar("images_per_s", result.images_per_s, step=step)
     writer.close()
-    # Last: a results.json on disk means the run finished.
-    _write_atomic(paths["results"], results_json(result))
-    return paths
 
 
 def format_table(
