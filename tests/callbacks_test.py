@@ -226,55 +226,78 @@ class TopKEvaluationFitTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class TopKEvaluationArgumentsTest(tf.test.TestCase, parameterized.TestCase):
-    def test_dataset_must_be_a_dataset(self):
-        with self.assertRaisesRegex(
+    """Bad arguments raise when the callback is built, before training."""
+
+    @parameterized.named_parameters(
+        (
+            "dataset_must_be_a_dataset",
+            {"dataset": [1, 2]},
             TypeError,
             r"^Argument `dataset` must be a tf\.data\.Dataset of batches or a "
             r"function of a tf\.distribute\.InputContext returning one\. "
             r"Received: list$",
-        ):
-            callbacks.TopKEvaluation([1, 2])
-
-    def test_a_dataset_function_needs_the_counts(self):
-        with self.assertRaisesRegex(
+        ),
+        (
+            "a_dataset_function_needs_the_counts",
+            {"dataset": lambda context: _dataset(), "batch_size": 4},
             ValueError,
             r"^A dataset function needs `batch_size` and "
             r"`expected_num_examples`\. Received: batch_size=4, "
             r"expected_num_examples=None$",
-        ):
-            callbacks.TopKEvaluation(lambda context: _dataset(), batch_size=4)
-
-    @parameterized.named_parameters(("zero", 0), ("float", 1.5), ("bool", True))
-    def test_every_n_epochs(self, value):
-        with self.assertRaisesRegex(
+        ),
+        (
+            "every_n_epochs_zero",
+            {"every_n_epochs": 0},
             ValueError,
             r"^Argument `every_n_epochs` must be a positive integer\. "
-            rf"Received: every_n_epochs={value!r}$",
-        ):
-            callbacks.TopKEvaluation(_dataset(), every_n_epochs=value)
-
-    def test_expected_num_examples(self):
-        with self.assertRaisesRegex(
+            r"Received: every_n_epochs=0$",
+        ),
+        (
+            "every_n_epochs_float",
+            {"every_n_epochs": 1.5},
+            ValueError,
+            r"^Argument `every_n_epochs` must be a positive integer\. "
+            r"Received: every_n_epochs=1\.5$",
+        ),
+        (
+            "every_n_epochs_bool",
+            {"every_n_epochs": True},
+            ValueError,
+            r"^Argument `every_n_epochs` must be a positive integer\. "
+            r"Received: every_n_epochs=True$",
+        ),
+        (
+            "expected_num_examples",
+            {"expected_num_examples": 0},
             ValueError,
             r"^Argument `expected_num_examples` must be a positive integer "
             r"or None\. Received: expected_num_examples=0$",
-        ):
-            callbacks.TopKEvaluation(_dataset(), expected_num_examples=0)
-
-    def test_prefix(self):
-        with self.assertRaisesRegex(
+        ),
+        (
+            "prefix",
+            {"prefix": None},
             TypeError,
             r"^Argument `prefix` must be a string such as 'val_'\. "
             r"Received: prefix=None$",
-        ):
-            callbacks.TopKEvaluation(_dataset(), prefix=None)
-
-    def test_ks_and_progress_are_checked_before_training(self):
-        with self.assertRaisesRegex(
+        ),
+        (
+            "ks",
+            {"ks": (0, 5)},
             ValueError,
             r"^Argument `ks` must hold positive integers, e\.g\. ks=\(1, 5\)\. "
             r"Received: ks=\(0, 5\) \(bad value: 0\)$",
-        ):
-            callbacks.TopKEvaluation(_dataset(), ks=(0, 5))
-        with self.assertRaisesRegex(ValueError, r"Received: progress='loud'$"):
-            callbacks.TopKEvaluation(_dataset(), progress="loud")
+        ),
+        (
+            "progress",
+            {"progress": "loud"},
+            ValueError,
+            r"Received: progress='loud'$",
+        ),
+    )
+    def test_errors(self, arguments, error, message):
+        arguments = dict(arguments)
+        dataset = arguments.pop("dataset", None)
+        with self.assertRaisesRegex(error, message):
+            callbacks.TopKEvaluation(
+                _dataset() if dataset is None else dataset, **arguments
+            )

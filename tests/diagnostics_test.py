@@ -1,5 +1,6 @@
 """Tests of the shortfall diagnostics: the label-offset checks are real."""
 
+import conftest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -74,6 +75,41 @@ class LabelShiftTest(tf.test.TestCase):
         )
         self.assertFalse([c for c in causes if c.startswith("CHECKED")])
         self.assertIn("10.0% below the published figure", causes[-1])
+
+    def test_a_dataset_function_is_read_whole(self):
+        # What main.run passes under every --config.distribution.
+        dataset = oracle_dataset(self.predicted, self.predicted + 1)
+        contexts = []
+
+        def dataset_fn(context):
+            contexts.append(context.num_input_pipelines)
+            return dataset
+
+        shifted = diagnostics.label_shift_accuracy(self.model, dataset_fn)
+        self.assertEqual(shifted, {-1: 1.0, 0: 0.0, 1: 0.0})
+        self.assertEqual(contexts, [1])
+
+    def test_shortfall_causes_of_a_mirrored_model_and_dataset_function(self):
+        strategy = tf.distribute.MirroredStrategy(conftest.logical_cpus(2))
+        with strategy.scope():
+            model = testing.oracle_model(NUM_CLASSES)
+        dataset = oracle_dataset(self.predicted, self.predicted + 1)
+        causes = diagnostics.shortfall_causes(
+            model,
+            lambda context: dataset,
+            shortfall=0.7,
+            num_outputs=NUM_CLASSES,
+            num_classes=NUM_CLASSES,
+        )
+        self.assertStartsWith(causes[0], "CHECKED: labels look shifted by +1")
+
+    def test_neither_a_dataset_nor_a_function_is_an_error(self):
+        with self.assertRaisesRegex(
+            TypeError,
+            r"^Argument `dataset` must be a tf\.data\.Dataset .*"
+            r"Received: list$",
+        ):
+            diagnostics.label_shift_accuracy(self.model, [1, 2])
 
 
 if __name__ == "__main__":

@@ -105,51 +105,86 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAlmostEqual(high, 0.27753, places=4)
         self.assertTrue(all(map(math.isnan, results.wilson_interval(0, 0))))
 
-    def test_wrong_count_is_an_error(self):
-        dataset, _ = oracle_data()
-        with self.assertRaisesRegex(
+    @parameterized.named_parameters(
+        (
+            "wrong_count",
+            None,
+            {"expected_num_examples": 12},
             ValueError,
             r"The evaluation saw 10 examples but expected_num_examples=12",
-        ):
-            evaluation.evaluate(
-                self.model,
-                dataset,
-                expected_num_examples=12,
-                progress="none",
-            )
-
-    def test_empty_dataset_is_an_error(self):
-        dataset, _ = oracle_data()
-        with self.assertRaisesRegex(ValueError, r"`dataset` is empty"):
-            evaluation.evaluate(self.model, dataset.take(0), progress="none")
-
-    def test_k_larger_than_classes_is_an_error(self):
-        dataset, _ = oracle_data()
-        with self.assertRaisesRegex(
+        ),
+        (
+            "empty_dataset",
+            lambda data: data.take(0),
+            {},
+            ValueError,
+            r"`dataset` is empty",
+        ),
+        (
+            "k_larger_than_classes",
+            None,
+            {"ks": (1, 6)},
             ValueError,
             r"Argument `k` must be at most the number of classes \(5\)\. "
             r"Received: k=6",
-        ):
-            evaluation.evaluate(self.model, dataset, ks=(1, 6), progress="none")
-
-    def test_bad_progress_is_an_error(self):
-        dataset, _ = oracle_data()
-        with self.assertRaisesRegex(
+        ),
+        (
+            "bad_progress",
+            None,
+            {"progress": "tty"},
             ValueError,
             r"Argument `progress` must be one of \['auto', 'bar', 'log', "
             r"'none'\]\. Received: progress='tty'",
-        ):
-            evaluation.evaluate(self.model, dataset, progress="tty")
-
-    def test_label_out_of_range_is_an_error(self):
-        images = np.stack([testing.constant_image(0, NUM_CLASSES)] * 3)
-        dataset = tf.data.Dataset.from_tensor_slices(
-            (images.astype("float32"), [0, 5, 1])
-        ).batch(2)
-        with self.assertRaisesRegex(
-            tf.errors.InvalidArgumentError, r"Labels must be class indices"
-        ):
-            evaluation.evaluate(self.model, dataset, progress="none")
+        ),
+        (
+            "label_out_of_range",
+            lambda data: tf.data.Dataset.from_tensor_slices(
+                (
+                    np.stack(
+                        [testing.constant_image(0, NUM_CLASSES)] * 3
+                    ).astype("float32"),
+                    [0, 5, 1],
+                )
+            ).batch(2),
+            {},
+            tf.errors.InvalidArgumentError,
+            r"Labels must be class indices",
+        ),
+        (
+            "a_dataset_function_needs_the_counts",
+            lambda data: lambda context: data,
+            {"batch_size": 64},
+            ValueError,
+            r"^A dataset function needs `batch_size` and "
+            r"`expected_num_examples` .*Received: batch_size=64, "
+            r"expected_num_examples=None$",
+        ),
+        (
+            "not_a_dataset",
+            lambda data: [1, 2],
+            {},
+            TypeError,
+            r"^Argument `dataset` must be a tf\.data\.Dataset of batches, or "
+            r"a function of a tf\.distribute\.InputContext returning one\. "
+            r"Received: list$",
+        ),
+        (
+            "elements_not_images_and_labels",
+            lambda data: data.map(lambda x, y: x),
+            {},
+            ValueError,
+            r"^Argument `dataset` must yield \(images, labels\) or \(images, "
+            r"labels, sample_weights\) batches\. Received: element_spec=",
+        ),
+    )
+    def test_errors(self, make_dataset, options, error, message):
+        dataset, _ = oracle_data()
+        if make_dataset is not None:
+            dataset = make_dataset(dataset)
+        with self.assertRaisesRegex(error, message):
+            evaluation.evaluate(
+                self.model, dataset, **{"progress": "none", **options}
+            )
 
     def test_multi_crop_predictions_are_averaged(self):
         # Two crops painted class 0 and class 4: each alone is wrong for
@@ -225,14 +260,39 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(result.correct[1], 6)  # example 4 was correct
         self.assertEqual(result.correct[5], 8)
 
-    def test_progress_log_lines(self):
-        dataset, _ = oracle_data()
-        with self.assertLogs(logger="absl", level="INFO") as logs:
-            evaluation.evaluate(
-                self.model, dataset, progress="log", log_every_n_examples=4
-            )
-        lines = [r.getMessage() for r in logs.records]
-        self.assertIn("Processed 4 images. top1=1.0000 top5=1.0000", lines)
+    def test_predict_averages_crops_as_float32(self):
+        dark = testing.constant_image(0, NUM_CLASSES)
+        bright = testing.constant_image(4, NUM_CLASSES)
+        single = tf.constant(np.stack([dark, bright]), tf.float32)
+        crops = tf.constant(
+            np.stack([np.stack([dark, bright])] * 3), tf.float32
+        )
+        outputs = evaluation.predict(self.model, single, NUM_CLASSES)
+        self.assertEqual(outputs.dtype, tf.float32)
+        self.assertAllClose(outputs, self.model(single))
+        averaged = evaluation.predict(self.model, crops, NUM_CLASSES)
+        self.assertEqual(averaged.shape, (3, NUM_CLASSES))
+        expected = np.mean(self.model(single).numpy(), axis=0)
+        self.assertAllClose(averaged, [expected] * 3)
+
+    def test_predict_passes_ensemble_inputs_as_a_list(self):
+        inputs = [keras.Input((8, 8, 3)), keras.Input((4, 4, 3))]
+        logits = [testing.OracleLogits(NUM_CLASSES)(x) for x in inputs]
+        model = keras.Model(inputs, keras.layers.Average()(logits))
+        big = tf.constant(
+            [testing.constant_image(1, NUM_CLASSES, height=8, width=8)]
+        )
+        small = tf.constant(
+            [testing.constant_image(3, NUM_CLASSES, height=4, width=4)]
+        )
+        self.assertAllClose(
+            evaluation.predict(model, (big, small), NUM_CLASSES),
+            model([big, small]),
+        )
+
+    @parameterized.parameters("auto", "bar", "log", "none")
+    def test_validate_progress(self, progress):
+        self.assertEqual(evaluation.validate_progress(progress), progress)
 
     def test_doctest(self):
         failures, _ = doctest.testmod(evaluation)

@@ -146,7 +146,7 @@ class TopKEvaluation(keras.callbacks.Callback):
                 "or None. Received: "
                 f"expected_num_examples={expected_num_examples!r}"
             )
-        evaluation._use_progress_bar(progress)  # Validates `progress`.
+        evaluation.validate_progress(progress)
         self.dataset = dataset
         self.ks = metrics.validate_ks(ks)
         self.ties = metrics.validate_ties(ties)

@@ -4,19 +4,33 @@ The usual culprits are a label offset (1-based labels, a 1001-class model),
 the wrong preprocess_input mode, and a different resize / crop. The offset
 ones are checked on the first batches: if shifting every label by one
 explains the predictions far better, the labels are off by one.
+
+Both functions take what `tf_topk.evaluate` takes: a dataset of batches, or
+a per-worker dataset function of a `tf.distribute.InputContext` (they read
+the whole dataset it returns for one input pipeline).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_topk import evaluation
+from tf_topk import distribute, evaluation
 
 
 def label_shift_accuracy(
-    model, dataset: tf.data.Dataset, *, num_batches: int = 4
+    model,
+    dataset: tf.data.Dataset | distribute.DatasetFn,
+    *,
+    num_batches: int = 4,
 ) -> dict[int, float]:
     """Top-1 on the first batches with every label shifted by -1, 0 and +1.
+
+    Args:
+        model: the evaluated model.
+        dataset: batches of (images, labels[, weights]), or a dataset
+            function of a `tf.distribute.InputContext` (see
+            `tf_topk.distribute.whole_dataset`).
+        num_batches: how many batches to read.
 
     Returns:
         {shift: accuracy}; an example whose shifted label leaves the class
@@ -25,11 +39,12 @@ def label_shift_accuracy(
     num_classes = int(model.output_shape[-1])
     correct = {-1: 0, 0: 0, 1: 0}
     total = 0
+    dataset = distribute.whole_dataset(dataset)
     for images, labels, *_ in dataset.take(num_batches):
         if labels.shape.rank != 1:
             return {}
         predicted = tf.argmax(
-            evaluation._predict(model, images, num_classes),
+            evaluation.predict(model, images, num_classes),
             axis=1,
             output_type=tf.int32,
         )
@@ -45,14 +60,18 @@ def label_shift_accuracy(
 
 def shortfall_causes(
     model,
-    dataset: tf.data.Dataset,
+    dataset: tf.data.Dataset | distribute.DatasetFn,
     *,
     shortfall: float,
     num_outputs: int,
     num_classes: int,
     num_batches: int = 4,
 ) -> list[str]:
-    """Human-readable likely causes, the checked ones first."""
+    """Human-readable likely causes, the checked ones first.
+
+    `dataset` is a dataset or a dataset function, as for
+    `label_shift_accuracy`.
+    """
     causes = []
     shifted = label_shift_accuracy(model, dataset, num_batches=num_batches)
     if shifted:

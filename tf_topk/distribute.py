@@ -13,17 +13,33 @@
 Every worker of a multi-worker run computes the same global counts (the
 metric variables are summed across workers when read); `is_chief` says
 which one writes them, so a run leaves one results file, not one per worker.
+
+The input side of a distributed evaluation lives here too: `pad_to_batch`
+pads every batch to one static shape (padding weighted 0), and
+`distribute_dataset` splits every padded batch by rows across the replicas
+and workers, so each example is counted exactly once and every worker runs
+the same number of steps (`num_steps`). A multi-worker run may give a
+dataset function of a `tf.distribute.InputContext` instead of a dataset, so
+each worker reads only its share, in batches of `per_worker_batch_size`
+rows; `whole_dataset` gets the whole dataset back from such a function.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
+import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
 STRATEGIES = ("mirrored", "multi_worker", "none", "tpu")
+
+# A function of a tf.distribute.InputContext returning the batches of one
+# input pipeline's share (see `whole_dataset`, `distribute_dataset`).
+DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
 
 
 def get_strategy(name: str) -> tf.distribute.Strategy:
@@ -183,3 +199,269 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
             cluster = {}
         return "chief" not in cluster
     return False
+
+
+def is_default(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` is the default (no-op) strategy.
+
+    The default strategy is the one in force outside every
+    `strategy.scope()` (`get_strategy("none")`): it runs on one device and
+    needs no distributed input.
+
+    >>> is_default(tf.distribute.get_strategy())
+    True
+
+    Raises:
+        RuntimeError: called inside the scope of another strategy (scopes of
+            different strategies do not nest).
+    """
+    # In its own scope the current strategy is `strategy`, and only the
+    # default strategy leaves has_strategy() False there.
+    with strategy.scope():
+        return not tf.distribute.has_strategy()
+
+
+def num_input_pipelines(strategy: tf.distribute.Strategy) -> int:
+    """Workers feeding their own input (1 when not multi-worker).
+
+    >>> num_input_pipelines(tf.distribute.get_strategy())
+    1
+    """
+    try:
+        local = len(strategy.extended.worker_devices)
+    except (AttributeError, RuntimeError, ValueError):
+        return 1
+    return max(1, strategy.num_replicas_in_sync // max(1, local))
+
+
+def per_worker_batch_size(batch_size: int, num_pipelines: int) -> int:
+    """Rows of each input pipeline's batches: ceil(batch_size / pipelines).
+
+    When each of `num_pipelines` workers reads only its share of the data
+    (examples w, w + W, ...), its batches hold at most this many rows, and
+    one batch of every worker together make a global batch of at least
+    `batch_size` rows.
+
+    >>> per_worker_batch_size(64, 1), per_worker_batch_size(64, 3)
+    (64, 22)
+    """
+    return -(-batch_size // num_pipelines)
+
+
+def num_steps(
+    num_examples: int, batch_size: int, *, num_pipelines: int = 1
+) -> int:
+    """Steps of every input pipeline: those of the largest share.
+
+    Shard 0 is the largest (`shard_size`), read in batches of
+    `per_worker_batch_size(batch_size, num_pipelines)` rows; with one
+    pipeline, ceil(num_examples / batch_size).
+
+    >>> num_steps(1001, 64), num_steps(1001, 64, num_pipelines=3)
+    (16, 16)
+    """
+    largest = shard_size(num_examples, num_pipelines, 0)
+    return -(-largest // per_worker_batch_size(batch_size, num_pipelines))
+
+
+def whole_dataset(dataset: tf.data.Dataset | DatasetFn) -> tf.data.Dataset:
+    """The whole dataset, from a dataset or from a dataset function.
+
+    A dataset function (of a `tf.distribute.InputContext`, see
+    `distribute_dataset`) returns the whole dataset for one input pipeline,
+    so it is called with a default `tf.distribute.InputContext()`.
+
+    >>> data = tf.data.Dataset.range(3).batch(2)
+    >>> whole_dataset(lambda context: data) is data
+    True
+
+    Raises:
+        TypeError: neither a dataset nor a function returning one.
+    """
+    if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
+        dataset = dataset(tf.distribute.InputContext())
+    if not isinstance(dataset, tf.data.Dataset):
+        raise TypeError(
+            "Argument `dataset` must be a tf.data.Dataset of batches, or a "
+            "function of a tf.distribute.InputContext returning one. "
+            f"Received: {type(dataset).__name__}"
+        )
+    return dataset
+
+
+def pad_to_batch(
+    dataset: tf.data.Dataset, batch_size: int, rows: int | None = None
+) -> tf.data.Dataset:
+    """Pads every batch to `rows` (default `batch_size`) rows, weighted 0.
+
+    Every element becomes (images, labels, weights) of static batch size
+    `rows`; the given weights (default 1) are kept and cast to float32, the
+    padding rows are zeros with weight 0. A static shape lets one compiled
+    step serve every batch, the last partial one too.
+
+    >>> data = tf.data.Dataset.from_tensor_slices(([[1.0]] * 3, [0] * 3))
+    >>> [w.numpy().tolist() for _, _, w in pad_to_batch(data.batch(2), 2)]
+    [[1.0, 1.0], [1.0, 0.0]]
+
+    Args:
+        dataset: batches of (images, labels) or (images, labels, weights),
+            none larger than `batch_size` rows (checked as it runs).
+        batch_size: the largest batch `dataset` may hold.
+        rows: the rows of every padded batch, at least `batch_size`.
+    """
+    target = rows or batch_size
+
+    def pad(images, labels, weights=None):
+        rows = tf.shape(labels)[0]
+        tf.debugging.assert_less_equal(
+            rows,
+            batch_size,
+            message=f"A batch is larger than batch_size={batch_size}.",
+        )
+        if weights is None:
+            weights = tf.ones([rows], tf.float32)
+        missing = target - rows
+
+        def pad_one(x):
+            paddings = [[0, missing]] + [[0, 0]] * (x.shape.rank - 1)
+            x = tf.pad(x, paddings)
+            return tf.ensure_shape(x, [target] + x.shape[1:].as_list())
+
+        return (
+            tf.nest.map_structure(pad_one, images),
+            pad_one(labels),
+            pad_one(tf.cast(weights, tf.float32)),
+        )
+
+    return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def distribute_dataset(
+    dataset: tf.data.Dataset,
+    strategy: tf.distribute.Strategy,
+    *,
+    batch_size: int,
+    dataset_fn: DatasetFn | None = None,
+    num_examples: int | None = None,
+):
+    """Splits the examples across replicas and workers, each exactly once.
+
+    Every batch is padded (weight 0) to `replicas * per_replica` rows, and
+    worker w's L local replicas get rows [w*L*b, (w+1)*L*b) as L slices of
+    b = per_replica rows. So every example is counted exactly once, every
+    worker runs exactly one step per batch (no worker waits in a collective
+    for one that ran out of data), and every replica sees one static shape
+    (TPUs need that). The cost: every worker reads and preprocesses every
+    batch and keeps its share; tf.data's file or DATA auto-sharding of an
+    already batched, padded dataset could not guarantee both properties.
+
+    With `dataset_fn` and W > 1 input pipelines, each pipeline builds only
+    its own share (examples w, w + W, ...), so each worker decodes 1/W of
+    the images. Its batches (at most `per_worker_batch_size(batch_size, W)`
+    rows) are padded to L * b rows as above and followed by all-padding
+    batches up to `num_steps`, so every worker still runs the same number
+    of steps with the same static shapes.
+
+    Args:
+        dataset: the whole dataset, batches of (images, labels) or (images,
+            labels, weights) of at most `batch_size` rows; read by every
+            worker when there is no `dataset_fn` or a single pipeline.
+        strategy: the strategy whose replicas share the batches.
+        batch_size: the global batch size of `dataset`.
+        dataset_fn: a function of a `tf.distribute.InputContext` returning
+            batches of pipeline `input_pipeline_id`'s share (examples i with
+            i % num_input_pipelines == input_pipeline_id); its static
+            shapes must be fully defined.
+        num_examples: the number of examples of `dataset`; needed with
+            `dataset_fn`.
+
+    Returns:
+        A distributed dataset of (images, labels, weights) per replica.
+
+    Raises:
+        ValueError: `dataset_fn` without `num_examples`; a share of
+            non-static shape (raised as the pipelines are built).
+    """
+    if dataset_fn is not None and num_examples is None:
+        raise ValueError(
+            "Argument `num_examples` is needed with a `dataset_fn` (every "
+            "share is padded to the step count of the largest). Received: "
+            "num_examples=None"
+        )
+    replicas = strategy.num_replicas_in_sync
+    per_replica = -(-batch_size // replicas)
+    options = tf.data.Options()
+    # The rows are split here; tf.data must not shard again.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF
+    )
+
+    def split(padded, local, first):
+        def slices(images, labels, weights):
+            def cut(x):
+                rows = x[first : first + local * per_replica]
+                shape = tf.concat([[local, per_replica], tf.shape(x)[1:]], 0)
+                return tf.ensure_shape(
+                    tf.reshape(rows, shape),
+                    [local, per_replica] + x.shape[1:].as_list(),
+                )
+
+            return tf.data.Dataset.from_tensor_slices(
+                tf.nest.map_structure(cut, (images, labels, weights))
+            )
+
+        # Consecutive elements go to the worker's replicas in turn.
+        return padded.flat_map(slices).with_options(options)
+
+    def pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        pipelines = context.num_input_pipelines
+        local = context.num_replicas_in_sync // pipelines
+        if dataset_fn is None or pipelines == 1:
+            padded = pad_to_batch(dataset, batch_size, per_replica * replicas)
+            return split(
+                padded, local, context.input_pipeline_id * local * per_replica
+            )
+        padded = pad_to_batch(
+            dataset_fn(context),
+            per_worker_batch_size(batch_size, pipelines),
+            local * per_replica,
+        )
+        steps = num_steps(num_examples, batch_size, num_pipelines=pipelines)
+        filler = tf.data.Dataset.from_tensors(
+            tf.nest.map_structure(
+                lambda spec: tf.zeros(_static(spec), spec.dtype),
+                padded.element_spec,
+            )
+        ).repeat()
+        # take() never drops examples of a correct share; a share larger
+        # than ceil(N / W) loses its tail, and the final count check says so.
+        return split(padded.concatenate(filler).take(steps), local, 0)
+
+    return strategy.distribute_datasets_from_function(pipeline)
+
+
+def _static(spec: tf.TensorSpec) -> list[int]:
+    if not spec.shape.is_fully_defined():
+        raise ValueError(
+            "A sharded dataset function must yield batches of static shape "
+            f"(images resized to a fixed size). Received: {spec}"
+        )
+    return spec.shape.as_list()
+
+
+def local_sum(
+    variable: tf.Variable | keras.Variable, strategy: tf.distribute.Strategy
+) -> np.ndarray:
+    """This worker's part of a variable: its local replicas' values summed.
+
+    A local read, with no collective: workers may call it at different
+    times (reading a variable of a multi-worker strategy sums it across
+    workers, and every worker must reach that read).
+
+    >>> float(local_sum(tf.Variable(2.0), tf.distribute.get_strategy()))
+    2.0
+    """
+    if isinstance(variable, keras.Variable):
+        variable = variable.value  # Its (distributed) tf.Variable.
+    parts = strategy.experimental_local_results(variable)
+    return sum(np.asarray(part.numpy(), np.float64) for part in parts)

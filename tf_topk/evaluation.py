@@ -3,21 +3,22 @@
 `evaluate` is the only loop in tf_topk: the command line, the Python API and
 the Keras callback all call it. It pads the last batch to a full, static
 shape and masks the padding with sample weight 0, runs under any
-`tf.distribute` strategy (counts are summed across replicas and workers),
-averages multi-crop predictions per image, and checks that it saw exactly
-the number of examples expected.
+`tf.distribute` strategy (counts are summed across replicas and workers;
+the input plumbing is `tf_topk.distribute`), averages multi-crop
+predictions per image, and checks that it saw exactly the number of
+examples expected.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -27,65 +28,23 @@ from tf_topk.results import EvalResult
 _PROGRESS = ("auto", "bar", "log", "none")
 
 
-def _element_parts(element):
-    if not isinstance(element, tuple) or len(element) not in (2, 3):
-        raise ValueError(
-            "Argument `dataset` must yield (images, labels) or (images, "
-            "labels, sample_weights) batches. Received: element_spec="
-            f"{element}"
-        )
-    return element
+def predict(model, images, num_classes: int) -> tf.Tensor:
+    """Model outputs as float32 [B, C]; multi-crop outputs averaged.
 
+    >>> from tf_topk import testing
+    >>> model = testing.oracle_model(5)
+    >>> images = tf.constant(testing.constant_image(2, 5)[None])
+    >>> int(tf.argmax(predict(model, images, 5)[0]))
+    2
 
-def _leading_dim(spec) -> int | None:
-    return tf.nest.flatten(spec)[0].shape[0]
-
-
-def _infer_batch_size(dataset: tf.data.Dataset) -> int:
-    static = _leading_dim(dataset.element_spec[1])
-    if static is not None:
-        return int(static)
-    for element in dataset.take(1):
-        return int(tf.shape(element[1])[0])
-    raise ValueError(
-        "Argument `dataset` is empty: there is nothing to evaluate. Check "
-        "the data path and split."
-    )
-
-
-def _pad_to_batch(
-    dataset: tf.data.Dataset, batch_size: int, rows: int | None = None
-):
-    """Pads every batch to `rows` (default `batch_size`) rows, weighted 0."""
-    target = rows or batch_size
-
-    def pad(images, labels, weights=None):
-        rows = tf.shape(labels)[0]
-        tf.debugging.assert_less_equal(
-            rows,
-            batch_size,
-            message=f"A batch is larger than batch_size={batch_size}.",
-        )
-        if weights is None:
-            weights = tf.ones([rows], tf.float32)
-        missing = target - rows
-
-        def pad_one(x):
-            paddings = [[0, missing]] + [[0, 0]] * (x.shape.rank - 1)
-            x = tf.pad(x, paddings)
-            return tf.ensure_shape(x, [target] + x.shape[1:].as_list())
-
-        return (
-            tf.nest.map_structure(pad_one, images),
-            pad_one(labels),
-            pad_one(tf.cast(weights, tf.float32)),
-        )
-
-    return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _predict(model, images, num_classes):
-    """Model outputs as float32 [B, C]; multi-crop outputs averaged."""
+    Args:
+        model: maps an image batch (or a list, one per ensemble member) to
+            [B, C] class scores.
+        images: a tensor batch [B, H, W, 3] or multi-crop batch
+            [B, N, H, W, 3] (the N outputs are averaged), or a list, one per
+            ensemble member.
+        num_classes: C, the number of model outputs.
+    """
     flat = tf.nest.flatten(images)
     crops = flat[0].shape.rank == 5
     if crops:
@@ -102,25 +61,21 @@ def _predict(model, images, num_classes):
     return outputs
 
 
-def _num_classes(model) -> int:
-    shape = getattr(model, "output_shape", None)
-    if shape is None or not isinstance(shape[-1], int):
-        raise ValueError(
-            "Argument `model` must have a static number of output classes "
-            f"(output_shape[-1]). Received: output_shape={shape}"
-        )
-    return int(shape[-1])
+def validate_progress(progress: str) -> str:
+    """Returns `progress` if it is a valid progress mode, else raises.
 
+    >>> validate_progress("log")
+    'log'
 
-def _use_progress_bar(progress: str) -> bool:
+    Raises:
+        ValueError: not one of "auto", "bar", "log", "none".
+    """
     if progress not in _PROGRESS:
         raise ValueError(
             f"Argument `progress` must be one of {list(_PROGRESS)}. "
             f"Received: progress={progress!r}"
         )
-    if progress == "auto":
-        return sys.stdout.isatty()
-    return progress == "bar"
+    return progress
 
 
 def evaluate(
@@ -158,14 +113,16 @@ def evaluate(
             decode only its share, a function of a
             `tf.distribute.InputContext` returning the batches of examples
             i with i % num_input_pipelines == input_pipeline_id, at most
-            ceil(batch_size / num_input_pipelines) per batch (what
+            `tf_topk.distribute.per_worker_batch_size(batch_size,
+            num_input_pipelines)` per batch (what
             `tf_topk.datasets.build(..., num_shards=, shard_index=)`
             gives); with one pipeline it must return the whole dataset.
             A function needs `batch_size` and `expected_num_examples`.
         ks: the k values, each at most C.
         strategy: a `tf.distribute` strategy to run under; default: the
             current one (none). Every batch is split by rows across its
-            replicas and workers (see `_distribute`): each example is
+            replicas and workers (see
+            `tf_topk.distribute.distribute_dataset`): each example is
             counted once, every worker runs one step per batch, and every
             replica sees one static shape. Every worker of a multi-worker
             run must call `evaluate` with the same dataset (or dataset
@@ -191,6 +148,54 @@ def evaluate(
         ValueError: bad arguments, an empty dataset, or an example count that
             differs from `expected_num_examples`.
     """
+    setup = _resolve(
+        model,
+        dataset,
+        ks=ks,
+        strategy=strategy,
+        expected_num_examples=expected_num_examples,
+        batch_size=batch_size,
+        ties=ties,
+        progress=progress,
+    )
+    topk, per_class = _build_metrics(setup)
+    batches = _batches(setup)
+    step = _build_step(model, setup, topk, per_class, jit_compile=jit_compile)
+    show = _progress(setup, topk, log_every_n_examples=log_every_n_examples)
+    timing = _run_steps(step, batches, setup.strategy, show)
+    return _result(setup, topk, per_class, timing, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+    """What one evaluation resolved from its arguments, before any step."""
+
+    ks: tuple[int, ...]
+    dataset: tf.data.Dataset  # The whole dataset.
+    dataset_fn: distribute.DatasetFn | None  # Or each worker reads it all.
+    batch_size: int
+    expected_num_examples: int | None
+    num_classes: int
+    multi_label: bool
+    ties: str
+    progress: str
+    use_bar: bool
+    strategy: tf.distribute.Strategy
+    distributed: bool
+
+
+def _resolve(
+    model,
+    dataset,
+    *,
+    ks,
+    strategy,
+    expected_num_examples,
+    batch_size,
+    ties,
+    progress,
+) -> _Setup:
+    """Checks the arguments (each error before any step) into a `_Setup`."""
     ks = metrics.validate_ks(ks)
     metrics.validate_ties(ties)
     dataset_fn = None
@@ -204,51 +209,106 @@ def evaluate(
                 f"expected_num_examples={expected_num_examples!r}"
             )
         dataset_fn = dataset
-        # One input pipeline: the whole dataset (also gives the spec).
-        dataset = dataset_fn(tf.distribute.InputContext())
-    if not isinstance(dataset, tf.data.Dataset):
-        raise TypeError(
-            "Argument `dataset` must be a tf.data.Dataset of batches, or a "
-            "function of a tf.distribute.InputContext returning one. "
-            f"Received: {type(dataset).__name__}"
+    # One input pipeline: the whole dataset (also gives the spec).
+    dataset = distribute.whole_dataset(dataset)
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(
+            "Argument `dataset` must yield (images, labels) or (images, "
+            f"labels, sample_weights) batches. Received: element_spec={spec}"
         )
-    spec = _element_parts(dataset.element_spec)
-    use_bar = _use_progress_bar(progress)
+    use_bar = validate_progress(progress) == "bar" or (
+        progress == "auto" and sys.stdout.isatty()
+    )
     num_classes = _num_classes(model)
     metrics.check_k_fits(ks, num_classes)
     multi_label = spec[1].shape.rank == 2 and spec[1].shape[-1] != 1
     if batch_size is None:
         batch_size = _infer_batch_size(dataset)
     strategy = strategy or tf.distribute.get_strategy()
+    return _Setup(
+        ks=ks,
+        dataset=dataset,
+        dataset_fn=dataset_fn,
+        batch_size=batch_size,
+        expected_num_examples=expected_num_examples,
+        num_classes=num_classes,
+        multi_label=multi_label,
+        ties=ties,
+        progress=progress,
+        use_bar=use_bar,
+        strategy=strategy,
+        distributed=not distribute.is_default(strategy),
+    )
 
-    with strategy.scope():
+
+def _num_classes(model) -> int:
+    shape = getattr(model, "output_shape", None)
+    if shape is None or not isinstance(shape[-1], int):
+        raise ValueError(
+            "Argument `model` must have a static number of output classes "
+            f"(output_shape[-1]). Received: output_shape={shape}"
+        )
+    return int(shape[-1])
+
+
+def _infer_batch_size(dataset: tf.data.Dataset) -> int:
+    static = tf.nest.flatten(dataset.element_spec[1])[0].shape[0]
+    if static is not None:
+        return int(static)
+    for element in dataset.take(1):
+        return int(tf.shape(element[1])[0])
+    raise ValueError(
+        "Argument `dataset` is empty: there is nothing to evaluate. Check "
+        "the data path and split."
+    )
+
+
+def _build_metrics(setup: _Setup):
+    """The top-k counts and (single-label) the per-class top-1 counts."""
+    ties = setup.ties
+    with setup.strategy.scope():
         topk = metrics.TopKAccuracies(
-            ks, multi_label=multi_label, ties=ties, name="eval_top_k"
+            setup.ks,
+            multi_label=setup.multi_label,
+            ties=ties,
+            name="eval_top_k",
         )
         per_class = (
             None
-            if multi_label
-            else metrics.PerClassTopKAccuracy(num_classes, 1, ties=ties)
+            if setup.multi_label
+            else metrics.PerClassTopKAccuracy(setup.num_classes, 1, ties=ties)
         )
+    return topk, per_class
 
-    distributed = not _is_default(strategy)
-    if distributed:
-        padded = _distribute(
-            dataset, strategy, batch_size, dataset_fn, expected_num_examples
-        )
-    else:
-        padded = _pad_to_batch(dataset, batch_size)
 
+def _batches(setup: _Setup):
+    """Full, static batches (padding weighted 0), split across replicas."""
+    if not setup.distributed:
+        return distribute.pad_to_batch(setup.dataset, setup.batch_size)
+    return distribute.distribute_dataset(
+        setup.dataset,
+        setup.strategy,
+        batch_size=setup.batch_size,
+        dataset_fn=setup.dataset_fn,
+        num_examples=setup.expected_num_examples,
+    )
+
+
+def _build_step(
+    model, setup: _Setup, topk, per_class, *, jit_compile: bool
+) -> Callable:
+    """The step: updates the metrics, returns each replica's weight sum."""
     # Under a strategy, XLA compiles only the model: a compiled step reads
     # every replica's metric variables from one device, which XLA refuses.
-    predict = (
-        tf.function(_predict, jit_compile=True)
-        if jit_compile and distributed
-        else _predict
+    model_fn = (
+        tf.function(predict, jit_compile=True)
+        if jit_compile and setup.distributed
+        else predict
     )
 
     def replica_step(images, labels, weights):
-        outputs = predict(model, images, num_classes)
+        outputs = model_fn(model, images, setup.num_classes)
         topk.update_state(labels, outputs, weights)
         if per_class is not None:
             per_class.update_state(labels, outputs, weights)
@@ -257,32 +317,69 @@ def evaluate(
     # No collective per step: each worker counts its own rows, and the
     # global count comes from the metric variables, summed across replicas
     # and workers when read. Workers never wait on each other mid-loop.
-    @tf.function(jit_compile=jit_compile and not distributed)
+    @tf.function(jit_compile=jit_compile and not setup.distributed)
     def step(images, labels, weights):
-        return strategy.run(replica_step, args=(images, labels, weights))
+        return setup.strategy.run(replica_step, args=(images, labels, weights))
 
-    num_batches = None
-    if expected_num_examples is not None:
-        num_batches = -(-expected_num_examples // batch_size)
-        pipelines = _num_input_pipelines(strategy) if dataset_fn else 1
-        if pipelines > 1:
-            num_batches = _sharded_steps(
-                expected_num_examples, pipelines, batch_size
-            )
-    bar = (
-        keras.utils.Progbar(
-            num_batches, stateful_metrics=[f"top{k}" for k in ks]
+    return step
+
+
+@dataclasses.dataclass
+class _Timing:
+    """This worker's examples and where its time went."""
+
+    local_seen: float = 0.0
+    input_time: float = 0.0
+    model_time: float = 0.0
+    first_step_time: float = 0.0
+    first_step_examples: float = 0.0
+    wall_time: float = 0.0
+
+
+def _progress(
+    setup: _Setup, topk: metrics.TopKAccuracies, *, log_every_n_examples: int
+) -> Callable[[int, float], None]:
+    """Shows this worker's progress: a bar, log lines or nothing."""
+    bar = num_steps = None
+    if setup.expected_num_examples is not None:
+        pipelines = 1
+        if setup.dataset_fn:
+            pipelines = distribute.num_input_pipelines(setup.strategy)
+        num_steps = distribute.num_steps(
+            setup.expected_num_examples,
+            setup.batch_size,
+            num_pipelines=pipelines,
         )
-        if use_bar
-        else None
-    )
-    local_seen = 0
+    if setup.use_bar:
+        names = [f"top{k}" for k in setup.ks]
+        bar = keras.utils.Progbar(num_steps, stateful_metrics=names)
     next_log = log_every_n_examples
-    input_time = model_time = first_step_time = 0.0
-    first_step_examples = 0
+
+    def show(num_steps_done: int, local_seen: float) -> None:
+        nonlocal next_log
+        if bar is not None:
+            bar.update(num_steps_done, values=_running(topk, setup.strategy))
+        elif setup.progress != "none" and local_seen >= next_log:
+            running = " ".join(
+                f"{k}={v:.4f}" for k, v in _running(topk, setup.strategy)
+            )
+            logging.info("Processed %d images. %s", local_seen, running)
+            next_log += log_every_n_examples
+
+    return show
+
+
+def _run_steps(
+    step: Callable,
+    batches,
+    strategy: tf.distribute.Strategy,
+    show: Callable[[int, float], None],
+) -> _Timing:
+    """Runs `step` on every batch, timing the input and the model apart."""
+    timing = _Timing()
     start = time.perf_counter()
-    iterator = iter(padded)
-    batch_index = 0
+    iterator = iter(batches)
+    num_steps_done = 0
     while True:
         t0 = time.perf_counter()
         try:
@@ -290,34 +387,84 @@ def evaluate(
         except StopIteration:
             break
         t1 = time.perf_counter()
-        step_seen = sum(
-            float(x)
-            for x in strategy.experimental_local_results(
-                step(images, labels, weights)
-            )
-        )
+        outputs = step(images, labels, weights)
+        local = strategy.experimental_local_results(outputs)
+        step_seen = sum(float(x) for x in local)
         t2 = time.perf_counter()
-        input_time += t1 - t0
-        model_time += t2 - t1
-        local_seen += step_seen
-        if batch_index == 0:
-            first_step_time, first_step_examples = t2 - t0, step_seen
-        batch_index += 1
-        if bar is not None:
-            bar.update(batch_index, values=_running(topk, strategy))
-        elif progress != "none" and local_seen >= next_log:
-            running = " ".join(
-                f"{k}={v:.4f}" for k, v in _running(topk, strategy)
-            )
-            logging.info("Processed %d images. %s", local_seen, running)
-            next_log += log_every_n_examples
-    wall_time = time.perf_counter() - start
+        timing.input_time += t1 - t0
+        timing.model_time += t2 - t1
+        timing.local_seen += step_seen
+        if num_steps_done == 0:
+            timing.first_step_time = t2 - t0
+            timing.first_step_examples = step_seen
+        num_steps_done += 1
+        show(num_steps_done, timing.local_seen)
+    timing.wall_time = time.perf_counter() - start
+    return timing
 
+
+def _running(
+    topk: metrics.TopKAccuracies, strategy: tf.distribute.Strategy
+) -> list[tuple[str, float]]:
+    """Running accuracies over this worker's examples.
+
+    Local reads only: a global read is a collective, and workers reach
+    their progress updates at different times.
+    """
+    # TopKAccuracies has no public reader of its variables yet.
+    correct = distribute.local_sum(topk._correct, strategy)
+    count = float(distribute.local_sum(topk._count, strategy))
+    return [
+        (f"top{k}", float(c) / count if count else math.nan)
+        for k, c in zip(topk.ks, correct)
+    ]
+
+
+def _result(
+    setup: _Setup,
+    topk: metrics.TopKAccuracies,
+    per_class: metrics.PerClassTopKAccuracy | None,
+    timing: _Timing,
+    *,
+    metadata: Mapping[str, Any] | None,
+) -> EvalResult:
+    """The checked global counts as an `EvalResult`."""
     # Reading the metric variables sums them across replicas and workers
     # (a collective that every worker reaches here, in the same order).
     counts = topk.counts()
-    seen = int(round(counts.num_examples + counts.unlabeled))
+    seen = _checked_num_examples(
+        counts, setup.expected_num_examples, setup.num_classes
+    )
+    per_class_correct = per_class_count = None
+    if per_class is not None:
+        correct_arr, count_arr = per_class.counts()
+        per_class_correct = tuple(int(round(x)) for x in correct_arr)
+        per_class_count = tuple(int(round(x)) for x in count_arr)
+    ks = setup.ks
+    return EvalResult(
+        ks=ks,
+        num_examples=seen,
+        num_scored=int(round(counts.num_examples)),
+        correct={k: int(round(c)) for k, c in zip(ks, counts.correct)},
+        ties={k: int(round(t)) for k, t in zip(ks, counts.ties)},
+        nonfinite=int(round(counts.nonfinite)),
+        unlabeled=int(round(counts.unlabeled)),
+        per_class_correct=per_class_correct,
+        per_class_count=per_class_count,
+        wall_time_s=timing.wall_time,
+        images_per_s=_images_per_s(timing, seen),
+        input_time_s=timing.input_time,
+        model_time_s=timing.model_time,
+        ties_rule=setup.ties,
+        metadata=dict(metadata or {}),
+    )
 
+
+def _checked_num_examples(
+    counts, expected_num_examples: int | None, num_classes: int
+) -> int:
+    """The examples seen; raises unless every one was counted once."""
+    seen = int(round(counts.num_examples + counts.unlabeled))
     if seen == 0:
         raise ValueError(
             "Argument `dataset` is empty: there is nothing to evaluate. "
@@ -336,164 +483,16 @@ def evaluate(
             f"[0, {num_classes}). Check the label offset and the model's "
             "number of classes."
         )
-    warm_time = wall_time - first_step_time
+    return seen
+
+
+def _images_per_s(timing: _Timing, seen: int) -> float:
+    """Global throughput after the first (compiling) step."""
+    warm_time = timing.wall_time - timing.first_step_time
     # All workers run the same number of steps, so this worker's share of
     # the examples scales its local rate to the global one.
-    share = seen / local_seen if local_seen else 1.0
-    warm_examples = (local_seen - first_step_examples) * share
-    images_per_s = (
-        warm_examples / warm_time
-        if warm_examples > 0 and warm_time > 0
-        else seen / wall_time
-    )
-    per_class_correct = per_class_count = None
-    if per_class is not None:
-        correct_arr, count_arr = per_class.counts()
-        per_class_correct = tuple(int(round(x)) for x in correct_arr)
-        per_class_count = tuple(int(round(x)) for x in count_arr)
-    return EvalResult(
-        ks=ks,
-        num_examples=seen,
-        num_scored=int(round(counts.num_examples)),
-        correct={k: int(round(c)) for k, c in zip(ks, counts.correct)},
-        ties={k: int(round(t)) for k, t in zip(ks, counts.ties)},
-        nonfinite=int(round(counts.nonfinite)),
-        unlabeled=int(round(counts.unlabeled)),
-        per_class_correct=per_class_correct,
-        per_class_count=per_class_count,
-        wall_time_s=wall_time,
-        images_per_s=images_per_s,
-        input_time_s=input_time,
-        model_time_s=model_time,
-        ties_rule=ties,
-        metadata=dict(metadata or {}),
-    )
-
-
-def _num_input_pipelines(strategy: tf.distribute.Strategy) -> int:
-    """Workers feeding their own input (1 when not multi-worker)."""
-    try:
-        local = len(strategy.extended.worker_devices)
-    except (AttributeError, RuntimeError, ValueError):
-        return 1
-    return max(1, strategy.num_replicas_in_sync // max(1, local))
-
-
-def _is_default(strategy: tf.distribute.Strategy) -> bool:
-    # The no-op strategy in force outside any `strategy.scope()`.
-    return type(strategy).__name__ == "_DefaultDistributionStrategy"
-
-
-def _distribute(
-    dataset: tf.data.Dataset,
-    strategy: tf.distribute.Strategy,
-    batch_size: int,
-    shards=None,
-    expected_num_examples: int | None = None,
-):
-    """Splits the examples across replicas and workers, each exactly once.
-
-    With a dataset, every batch is padded (weight 0) to
-    `replicas * per_replica` rows, and worker w's L local replicas get rows
-    [w*L*b, (w+1)*L*b) as L slices of b = per_replica rows. So every example
-    is counted exactly once, every worker runs exactly one step per batch (no
-    worker waits in a collective for one that ran out of data), and every
-    replica sees one static shape (TPUs need that). The cost: every worker
-    reads and preprocesses every batch and keeps its share; tf.data's file
-    or DATA auto-sharding of an already batched, padded dataset could not
-    guarantee both properties.
-
-    With a dataset function `shards` (see `evaluate`) and W > 1 input
-    pipelines, each pipeline builds only its own share (examples w, w + W,
-    ...), so each worker decodes 1/W of the images. Its batches (at most
-    ceil(batch_size / W) rows) are padded to L * b rows as above and
-    followed by all-padding batches up to the step count of the largest
-    share, so every worker still runs the same number of steps with the
-    same static shapes.
-    """
-    replicas = strategy.num_replicas_in_sync
-    per_replica = -(-batch_size // replicas)
-    options = tf.data.Options()
-    # The rows are split here; tf.data must not shard again.
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.OFF
-    )
-
-    def split(padded, local, first):
-        def slices(images, labels, weights):
-            def cut(x):
-                rows = x[first : first + local * per_replica]
-                shape = tf.concat([[local, per_replica], tf.shape(x)[1:]], 0)
-                return tf.ensure_shape(
-                    tf.reshape(rows, shape),
-                    [local, per_replica] + x.shape[1:].as_list(),
-                )
-
-            return tf.data.Dataset.from_tensor_slices(
-                tf.nest.map_structure(cut, (images, labels, weights))
-            )
-
-        # Consecutive elements go to the worker's replicas in turn.
-        return padded.flat_map(slices).with_options(options)
-
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        pipelines = context.num_input_pipelines
-        local = context.num_replicas_in_sync // pipelines
-        if shards is None or pipelines == 1:
-            padded = _pad_to_batch(dataset, batch_size, per_replica * replicas)
-            return split(
-                padded, local, context.input_pipeline_id * local * per_replica
-            )
-        own_batch = -(-batch_size // pipelines)
-        padded = _pad_to_batch(shards(context), own_batch, local * per_replica)
-        steps = _sharded_steps(expected_num_examples, pipelines, batch_size)
-        filler = tf.data.Dataset.from_tensors(
-            tf.nest.map_structure(
-                lambda spec: tf.zeros(_static(spec), spec.dtype),
-                padded.element_spec,
-            )
-        ).repeat()
-        # take() never drops examples of a correct share; a share larger
-        # than ceil(N / W) loses its tail, and the final count check says so.
-        return split(padded.concatenate(filler).take(steps), local, 0)
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def _sharded_steps(num_examples: int, pipelines: int, batch_size: int) -> int:
-    """Steps of every pipeline: those of the largest share (pipeline 0's)."""
-    largest = distribute.shard_size(num_examples, pipelines, 0)
-    return -(-largest // -(-batch_size // pipelines))
-
-
-def _static(spec: tf.TensorSpec) -> list[int]:
-    if not spec.shape.is_fully_defined():
-        raise ValueError(
-            "A sharded dataset function must yield batches of static shape "
-            f"(images resized to a fixed size). Received: {spec}"
-        )
-    return spec.shape.as_list()
-
-
-def _local_sum(variable, strategy: tf.distribute.Strategy) -> np.ndarray:
-    """This worker's part of a metric variable, without a collective."""
-    parts = strategy.experimental_local_results(
-        getattr(variable, "value", variable)
-    )
-    return sum(np.asarray(part.numpy(), np.float64) for part in parts)
-
-
-def _running(
-    topk: metrics.TopKAccuracies, strategy: tf.distribute.Strategy
-) -> list[tuple[str, float]]:
-    """Running accuracies over this worker's examples.
-
-    Local reads only: a global read is a collective, and workers reach
-    their progress updates at different times.
-    """
-    correct = _local_sum(topk._correct, strategy)
-    count = float(_local_sum(topk._count, strategy))
-    return [
-        (f"top{k}", float(c) / count if count else math.nan)
-        for k, c in zip(topk.ks, correct)
-    ]
+    share = seen / timing.local_seen if timing.local_seen else 1.0
+    warm_examples = (timing.local_seen - timing.first_step_examples) * share
+    if warm_examples > 0 and warm_time > 0:
+        return warm_examples / warm_time
+    return seen / timing.wall_time
