@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from tf_topk import datasets  # noqa: E402
+from tf_topk import datasets, preprocessing  # noqa: E402
 
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 512, "JPEGs to generate.")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", 8, "Class folders.")
@@ -88,20 +88,21 @@ def main(argv):
                 path=directory,
                 batch_size=_BATCH_SIZE.value,
                 num_classes=_NUM_CLASSES.value,
+                preprocess=preprocessing.Options(),
             )[0],
             "tf_topk resize_then_crop, no antialias": datasets.build(
                 "folder",
                 path=directory,
                 batch_size=_BATCH_SIZE.value,
                 num_classes=_NUM_CLASSES.value,
-                antialias=False,
+                preprocess=preprocessing.Options(antialias=False),
             )[0],
             "tf_topk crop_then_resize (fused)": datasets.build(
                 "folder",
                 path=directory,
                 batch_size=_BATCH_SIZE.value,
                 num_classes=_NUM_CLASSES.value,
-                crop_mode="crop_then_resize",
+                preprocess=preprocessing.Options(crop_mode="crop_then_resize"),
             )[0],
         }
         rates = {

@@ -113,6 +113,117 @@ class OptionsTest(tf.test.TestCase, parameterized.TestCase):
             preprocessing.eval_image(np.zeros([8, 8, 3]), {"image_size": 8})
 
 
+class Spec:
+    """A stand-in for `models.ModelSpec`: only what `resolve` reads."""
+
+    def __init__(self, input_size=299, crop_fraction=1.0, interpolation="area"):
+        self.input_size = input_size
+        self.crop_fraction = crop_fraction
+        self.interpolation = interpolation
+
+
+class ResolveTest(tf.test.TestCase, parameterized.TestCase):
+    def test_defaults_without_spec_or_overrides(self):
+        self.assertEqual(preprocessing.resolve(), preprocessing.Options())
+        self.assertEqual(
+            preprocessing.resolve(None, {}), preprocessing.Options()
+        )
+
+    def test_spec_over_defaults(self):
+        self.assertEqual(
+            preprocessing.resolve(Spec()),
+            preprocessing.Options(
+                image_size=299, crop_fraction=1.0, interpolation="area"
+            ),
+        )
+
+    def test_overrides_over_spec(self):
+        options = preprocessing.resolve(
+            Spec(),
+            {
+                "image_size": 320,
+                "interpolation": "bicubic",
+                "antialias": False,
+                "crop_mode": "crop_then_resize",
+                "num_crops": 10,
+            },
+        )
+        self.assertEqual(
+            options,
+            preprocessing.Options(
+                image_size=320,
+                crop_fraction=1.0,  # The spec's: not overridden.
+                interpolation="bicubic",
+                antialias=False,
+                crop_mode="crop_then_resize",
+                num_crops=10,
+            ),
+        )
+
+    def test_none_means_not_set(self):
+        overrides = {name: None for name in preprocessing.Options().to_dict()}
+        self.assertEqual(
+            preprocessing.resolve(Spec(), overrides),
+            preprocessing.resolve(Spec()),
+        )
+        # A None spec attribute is not set either: the default applies.
+        self.assertEqual(
+            preprocessing.resolve(Spec(crop_fraction=None)).crop_fraction,
+            0.875,
+        )
+
+    def test_model_spec(self):
+        from tf_topk import models
+
+        spec = models.get_spec("inception_v3")
+        options = preprocessing.resolve(spec, {"crop_fraction": None})
+        self.assertEqual(options.image_size, spec.input_size)
+        self.assertEqual(options.crop_fraction, spec.crop_fraction)
+        self.assertEqual(options.interpolation, spec.interpolation)
+
+    @parameterized.named_parameters(
+        (
+            "unknown_key",
+            None,
+            {"image_size": 8, "resize": 9, "crop": 1},
+            ValueError,
+            "Argument `overrides` has unknown keys ['crop', 'resize']; the "
+            "valid keys are ['image_size', 'crop_fraction', 'interpolation', "
+            "'antialias', 'crop_mode', 'num_crops']. Received: "
+            "overrides={'image_size': 8, 'resize': 9, 'crop': 1}",
+        ),
+        (
+            "not_a_mapping",
+            None,
+            [("image_size", 8)],
+            TypeError,
+            "Argument `overrides` must be a mapping of `Options` field names "
+            "to values, or None. Received: overrides=[('image_size', 8)]",
+        ),
+        (
+            "spec_without_input_size",
+            "a spec",
+            None,
+            TypeError,
+            "Argument `spec` must be a `models.ModelSpec` or have attributes "
+            "['input_size', 'crop_fraction', 'interpolation']; it has no "
+            "`input_size`. Received: spec='a spec'",
+        ),
+        (
+            "bad_value",
+            None,
+            {"crop_fraction": 0},
+            ValueError,
+            "Argument `crop_fraction` must be a number in (0, 1]. "
+            "Received: crop_fraction=0",
+        ),
+    )
+    def test_invalid(self, spec, overrides, error, message):
+        with self.assertRaises(error) as raised:
+            preprocessing.resolve(spec, overrides)
+        self.assertEqual(str(raised.exception), message)
+
+
 class DecodeTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()

@@ -27,6 +27,7 @@ the same order: [tl, tr, bl, br, centre, flip(tl), ..., flip(centre)].
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
@@ -121,6 +122,80 @@ class Options:
     def to_dict(self) -> dict[str, Any]:
         """The options as a plain dict (for results files)."""
         return dataclasses.asdict(self)
+
+
+# The model spec attributes `resolve` reads, and the Options field each sets.
+_SPEC_FIELDS = (
+    ("input_size", "image_size"),
+    ("crop_fraction", "crop_fraction"),
+    ("interpolation", "interpolation"),
+)
+
+
+def resolve(
+    spec: Any = None, overrides: Mapping[str, Any] | None = None
+) -> Options:
+    """The `Options` of a model: overrides, then the spec's, then defaults.
+
+    The one place preprocessing is decided (as timm's
+    `resolve_data_config`): every caller passes what it was told and the
+    model's spec here.
+
+    >>> import types
+    >>> spec = types.SimpleNamespace(
+    ...     input_size=299, crop_fraction=1.0, interpolation="bicubic"
+    ... )
+    >>> options = resolve(spec, {"image_size": 320, "crop_fraction": None})
+    >>> options.image_size, options.crop_fraction, options.interpolation
+    (320, 1.0, 'bicubic')
+
+    Args:
+        spec: the model's evaluation contract: a `tf_topk.models.ModelSpec`
+            or any object with attributes `input_size`, `crop_fraction` and
+            `interpolation` (a None attribute is not set). None for no spec.
+        overrides: `Options` field names (`image_size`, `crop_fraction`,
+            `interpolation`, `antialias`, `crop_mode`, `num_crops`) to
+            values; a None value means "not set". These win over the spec.
+
+    Returns:
+        The resolved, validated `Options`.
+
+    Raises:
+        TypeError: `overrides` is not a mapping, or `spec` lacks one of
+            the attributes.
+        ValueError: an unknown override key, or an invalid value (see
+            `Options`).
+    """
+    names = [field.name for field in dataclasses.fields(Options)]
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, Mapping):
+        raise TypeError(
+            "Argument `overrides` must be a mapping of `Options` field "
+            f"names to values, or None. Received: overrides={overrides!r}"
+        )
+    unknown = sorted(key for key in overrides if key not in names)
+    if unknown:
+        raise ValueError(
+            f"Argument `overrides` has unknown keys {unknown}; the valid "
+            f"keys are {names}. Received: overrides={dict(overrides)!r}"
+        )
+    values = {}
+    if spec is not None:
+        for attribute, field in _SPEC_FIELDS:
+            if not hasattr(spec, attribute):
+                raise TypeError(
+                    "Argument `spec` must be a `models.ModelSpec` or have "
+                    f"attributes {[a for a, _ in _SPEC_FIELDS]}; it has no "
+                    f"`{attribute}`. Received: spec={spec!r}"
+                )
+            value = getattr(spec, attribute)
+            if value is not None:
+                values[field] = value
+    values.update(
+        (key, value) for key, value in overrides.items() if value is not None
+    )
+    return Options(**values)
 
 
 def decode_image(encoded: tf.Tensor) -> tf.Tensor:

@@ -14,6 +14,8 @@ import os
 import keras
 import numpy as np
 
+from tf_topk import imagenet
+
 
 def class_intensity(class_index: int, num_classes: int) -> int:
     """The 0..255 pixel value the oracle reads as `class_index`."""
@@ -337,18 +339,12 @@ def write_ilsvrc_files(
     for target in renamed:
         os.replace(target + ".tmp", target)
     lines = ["0"] * max(numbers)
-    names = _imagenet_synsets() if synsets else None
+    names = imagenet.synsets() if synsets else None
     for number, label in zip(numbers, labels):
         lines[number - 1] = names[int(label)] if synsets else str(int(label))
     labels_file = os.path.join(directory, "labels.txt")
     _write(labels_file, ("\n".join(lines) + "\n").encode())
     return renamed, labels_file
-
-
-def _imagenet_synsets() -> tuple[str, ...]:
-    from tf_topk import datasets
-
-    return datasets.imagenet_synsets()
 
 
 def write_class_folders(
