@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import evaluation, results, testing
+from tf_topk import evaluation, progress, results, testing
 
 NUM_CLASSES = 5
 
@@ -291,8 +291,8 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         )
 
     @parameterized.parameters("auto", "bar", "log", "none")
-    def test_validate_progress(self, progress):
-        self.assertEqual(evaluation.validate_progress(progress), progress)
+    def test_validate_progress(self, mode):
+        self.assertEqual(progress.validate(mode), mode)
 
     def test_doctest(self):
         failures, _ = doctest.testmod(evaluation)

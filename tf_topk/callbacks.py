@@ -16,6 +16,7 @@ import tensorflow as tf
 from absl import logging
 
 from tf_topk import distribute, evaluation, metrics, report, results
+from tf_topk import progress as progress_display
 
 
 class TopKEvaluation(keras.callbacks.Callback):
@@ -146,7 +147,7 @@ class TopKEvaluation(keras.callbacks.Callback):
                 "or None. Received: "
                 f"expected_num_examples={expected_num_examples!r}"
             )
-        evaluation.validate_progress(progress)
+        progress_display.validate(progress)
         self.dataset = dataset
         self.ks = metrics.validate_ks(ks)
         self.ties = metrics.validate_ties(ties)

@@ -11,9 +11,8 @@ examples expected.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,10 +21,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import distribute, metrics
-from tf_topk.results import EvalResult
-
-_PROGRESS = ("auto", "bar", "log", "none")
+from tf_topk import checkpoints, distribute, metrics, results
+from tf_topk import progress as progress_display
 
 
 def predict(model, images, num_classes: int) -> tf.Tensor:
@@ -61,23 +58,6 @@ def predict(model, images, num_classes: int) -> tf.Tensor:
     return outputs
 
 
-def validate_progress(progress: str) -> str:
-    """Returns `progress` if it is a valid progress mode, else raises.
-
-    >>> validate_progress("log")
-    'log'
-
-    Raises:
-        ValueError: not one of "auto", "bar", "log", "none".
-    """
-    if progress not in _PROGRESS:
-        raise ValueError(
-            f"Argument `progress` must be one of {list(_PROGRESS)}. "
-            f"Received: progress={progress!r}"
-        )
-    return progress
-
-
 def evaluate(
     model: keras.Model,
     dataset: tf.data.Dataset,
@@ -91,7 +71,12 @@ def evaluate(
     progress: str = "auto",
     log_every_n_examples: int = 12800,
     metadata: Mapping[str, Any] | None = None,
-) -> EvalResult:
+    checkpoint_dir: str | None = None,
+    checkpoint_every_n_examples: int = 5000,
+    resume: bool = True,
+    fingerprint: Mapping[str, Any] | None = None,
+    progress_file: str | None = None,
+) -> results.EvalResult:
     """Evaluates `model` on every example of `dataset`, exactly once.
 
     >>> from tf_topk import testing
@@ -140,13 +125,33 @@ def evaluate(
             "log" or "none".
         log_every_n_examples: interval of the progress log lines.
         metadata: copied into the result (and results.json).
+        checkpoint_dir: save the state here (the counts and the number of
+            batches done; see `tf_topk.checkpoints`) every
+            `checkpoint_every_n_examples` examples, at the end, and on
+            SIGTERM / SIGINT, after which `checkpoints.Interrupted` is
+            raised. A later call with the same folder and the same run
+            resumes from it: the skipped batches are read again by the
+            input pipeline but not run through the model, and the counts
+            equal an uninterrupted run's. Not with several workers.
+        checkpoint_every_n_examples: the saving interval (0: only on a
+            signal and at the end).
+        resume: restore a checkpoint found in `checkpoint_dir`; False
+            replaces it.
+        fingerprint: what identifies the run beyond ks, ties, batch size,
+            example count and model (e.g. weights hash, data, preprocessing):
+            a checkpoint of another fingerprint is refused.
+        progress_file: where `progress.json` (counts so far, examples done
+            and expected, `"complete"`) is written at every save; default
+            `<checkpoint_dir>/progress.json`.
 
     Returns:
-        An `EvalResult`.
+        An `EvalResult`; `resumed_from` says where a resumed run started.
 
     Raises:
-        ValueError: bad arguments, an empty dataset, or an example count that
-            differs from `expected_num_examples`.
+        ValueError: bad arguments, an empty dataset, an example count that
+            differs from `expected_num_examples`, or a checkpoint of another
+            run, corrupt or partial.
+        checkpoints.Interrupted: SIGTERM / SIGINT arrived (state saved).
     """
     setup = _resolve(
         model,
@@ -159,11 +164,55 @@ def evaluate(
         progress=progress,
     )
     topk, per_class = _build_metrics(setup)
-    batches = _batches(setup)
     step = _build_step(model, setup, topk, per_class, jit_compile=jit_compile)
-    show = _progress(setup, topk, log_every_n_examples=log_every_n_examples)
-    timing = _run_steps(step, batches, setup.strategy, show)
-    return _result(setup, topk, per_class, timing, metadata=metadata)
+    show = progress_display.display(
+        topk,
+        progress=setup.progress,
+        strategy=setup.strategy,
+        num_steps=_num_steps(setup),
+        log_every_n_examples=log_every_n_examples,
+    )
+    guard = (
+        checkpoints.stop_on_signals()
+        if checkpoint_dir
+        else contextlib.nullcontext(checkpoints.StopRequest())
+    )
+    with guard as stop:
+        autosave = _autosave(
+            model,
+            setup,
+            topk,
+            per_class,
+            stop,
+            directory=checkpoint_dir,
+            every_n_examples=checkpoint_every_n_examples,
+            resume=resume,
+            fingerprint=fingerprint,
+            progress_file=progress_file,
+        )
+        steps, start = autosave.store.restore() if autosave else (0, 0)
+        if start:
+            logging.info(
+                "Resuming from example %d of %s.",
+                start,
+                setup.expected_num_examples or "?",
+            )
+        batches = _batches(setup, skip_steps=steps)
+        timing = _run_steps(
+            step, batches, setup.strategy, show, autosave, (steps, start)
+        )
+    # Reading the metric variables sums them across replicas and workers
+    # (a collective that every worker reaches here, in the same order).
+    return results.from_counts(
+        topk.counts(),
+        None if per_class is None else per_class.counts(),
+        timing=timing,
+        expected_num_examples=setup.expected_num_examples,
+        num_classes=setup.num_classes,
+        ties_rule=setup.ties,
+        resumed_from=start,
+        metadata=metadata,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,9 +266,7 @@ def _resolve(
             "Argument `dataset` must yield (images, labels) or (images, "
             f"labels, sample_weights) batches. Received: element_spec={spec}"
         )
-    use_bar = validate_progress(progress) == "bar" or (
-        progress == "auto" and sys.stdout.isatty()
-    )
+    use_bar = progress_display.uses_bar(progress)
     num_classes = _num_classes(model)
     metrics.check_k_fits(ks, num_classes)
     multi_label = spec[1].shape.rank == 2 and spec[1].shape[-1] != 1
@@ -272,6 +319,7 @@ def _build_metrics(setup: _Setup):
             setup.ks,
             multi_label=setup.multi_label,
             ties=ties,
+            count_ties=True,
             name="eval_top_k",
         )
         per_class = (
@@ -282,16 +330,87 @@ def _build_metrics(setup: _Setup):
     return topk, per_class
 
 
-def _batches(setup: _Setup):
-    """Full, static batches (padding weighted 0), split across replicas."""
+def _batches(setup: _Setup, *, skip_steps: int = 0):
+    """Full, static batches (padding weighted 0), split across replicas.
+
+    `skip_steps` batches already counted (a resumed run) are left out; the
+    input pipeline still reads them.
+    """
+    dataset = setup.dataset.skip(skip_steps) if skip_steps else setup.dataset
     if not setup.distributed:
-        return distribute.pad_to_batch(setup.dataset, setup.batch_size)
+        return distribute.pad_to_batch(dataset, setup.batch_size)
     return distribute.distribute_dataset(
-        setup.dataset,
+        dataset,
         setup.strategy,
         batch_size=setup.batch_size,
         dataset_fn=setup.dataset_fn,
         num_examples=setup.expected_num_examples,
+    )
+
+
+def _num_steps(setup: _Setup) -> int | None:
+    """The steps of the whole run (per worker), if the count is known."""
+    if setup.expected_num_examples is None:
+        return None
+    pipelines = 1
+    if setup.dataset_fn:
+        pipelines = distribute.num_input_pipelines(setup.strategy)
+    return distribute.num_steps(
+        setup.expected_num_examples,
+        setup.batch_size,
+        num_pipelines=pipelines,
+    )
+
+
+def _autosave(
+    model,
+    setup: _Setup,
+    topk: metrics.TopKAccuracies,
+    per_class,
+    stop: checkpoints.StopRequest,
+    *,
+    directory: str | None,
+    every_n_examples: int,
+    resume: bool,
+    fingerprint: Mapping[str, Any] | None,
+    progress_file: str | None,
+) -> checkpoints.Autosave | None:
+    """The checkpointing of this run (None without a folder)."""
+    if not directory:
+        return None
+    if setup.dataset_fn and distribute.num_input_pipelines(setup.strategy) > 1:
+        raise ValueError(
+            "Argument `checkpoint_dir` is not supported with several workers "
+            "(each reads its own share; resuming them is not implemented). "
+            f"Received: checkpoint_dir={directory!r}. Pass "
+            "checkpoint_dir=None, or evaluate in one process."
+        )
+    run = {
+        "model": model.name,
+        "num_classes": setup.num_classes,
+        "ks": list(setup.ks),
+        "ties": setup.ties,
+        "batch_size": setup.batch_size,
+        "expected_num_examples": setup.expected_num_examples,
+    }
+    trackables = {"topk": topk}
+    if per_class is not None:
+        trackables["per_class"] = per_class
+
+    def read_counts():
+        correct, _ = topk.local_counts(setup.strategy)
+        return {f"top{k}": int(round(c)) for k, c in zip(setup.ks, correct)}
+
+    return checkpoints.Autosave.create(
+        directory,
+        fingerprint={**run, **dict(fingerprint or {})},
+        trackables=trackables,
+        resume=resume,
+        every_n_examples=every_n_examples,
+        progress_file=progress_file,
+        stop=stop,
+        expected_num_examples=setup.expected_num_examples,
+        read_counts=read_counts,
     )
 
 
@@ -324,62 +443,25 @@ def _build_step(
     return step
 
 
-@dataclasses.dataclass
-class _Timing:
-    """This worker's examples and where its time went."""
-
-    local_seen: float = 0.0
-    input_time: float = 0.0
-    model_time: float = 0.0
-    first_step_time: float = 0.0
-    first_step_examples: float = 0.0
-    wall_time: float = 0.0
-
-
-def _progress(
-    setup: _Setup, topk: metrics.TopKAccuracies, *, log_every_n_examples: int
-) -> Callable[[int, float], None]:
-    """Shows this worker's progress: a bar, log lines or nothing."""
-    bar = num_steps = None
-    if setup.expected_num_examples is not None:
-        pipelines = 1
-        if setup.dataset_fn:
-            pipelines = distribute.num_input_pipelines(setup.strategy)
-        num_steps = distribute.num_steps(
-            setup.expected_num_examples,
-            setup.batch_size,
-            num_pipelines=pipelines,
-        )
-    if setup.use_bar:
-        names = [f"top{k}" for k in setup.ks]
-        bar = keras.utils.Progbar(num_steps, stateful_metrics=names)
-    next_log = log_every_n_examples
-
-    def show(num_steps_done: int, local_seen: float) -> None:
-        nonlocal next_log
-        if bar is not None:
-            bar.update(num_steps_done, values=_running(topk, setup.strategy))
-        elif setup.progress != "none" and local_seen >= next_log:
-            running = " ".join(
-                f"{k}={v:.4f}" for k, v in _running(topk, setup.strategy)
-            )
-            logging.info("Processed %d images. %s", local_seen, running)
-            next_log += log_every_n_examples
-
-    return show
-
-
 def _run_steps(
     step: Callable,
     batches,
     strategy: tf.distribute.Strategy,
     show: Callable[[int, float], None],
-) -> _Timing:
-    """Runs `step` on every batch, timing the input and the model apart."""
-    timing = _Timing()
-    start = time.perf_counter()
+    autosave: checkpoints.Autosave | None,
+    start: tuple[int, int],
+) -> results.Timing:
+    """Runs `step` on every batch, timing the input and the model apart.
+
+    `start` is (steps, examples) already counted by a resumed run; the
+    checkpoint is saved when due and once more at the end.
+    """
+    timing = results.Timing()
+    steps_done, examples_before = start
+    if autosave:
+        autosave.start(examples_before)
+    begin = time.perf_counter()
     iterator = iter(batches)
-    num_steps_done = 0
     while True:
         t0 = time.perf_counter()
         try:
@@ -394,105 +476,16 @@ def _run_steps(
         timing.input_time += t1 - t0
         timing.model_time += t2 - t1
         timing.local_seen += step_seen
-        if num_steps_done == 0:
+        if not timing.first_step_time:
             timing.first_step_time = t2 - t0
             timing.first_step_examples = step_seen
-        num_steps_done += 1
-        show(num_steps_done, timing.local_seen)
-    timing.wall_time = time.perf_counter() - start
+        steps_done += 1
+        examples = examples_before + int(round(timing.local_seen))
+        show(steps_done, examples)
+        if autosave:
+            autosave.after_step(steps_done, examples)
+    timing.wall_time = time.perf_counter() - begin
+    if autosave:
+        examples = examples_before + int(round(timing.local_seen))
+        autosave.save(steps_done, examples, complete=True)
     return timing
-
-
-def _running(
-    topk: metrics.TopKAccuracies, strategy: tf.distribute.Strategy
-) -> list[tuple[str, float]]:
-    """Running accuracies over this worker's examples.
-
-    Local reads only: a global read is a collective, and workers reach
-    their progress updates at different times.
-    """
-    # TopKAccuracies has no public reader of its variables yet.
-    correct = distribute.local_sum(topk._correct, strategy)
-    count = float(distribute.local_sum(topk._count, strategy))
-    return [
-        (f"top{k}", float(c) / count if count else math.nan)
-        for k, c in zip(topk.ks, correct)
-    ]
-
-
-def _result(
-    setup: _Setup,
-    topk: metrics.TopKAccuracies,
-    per_class: metrics.PerClassTopKAccuracy | None,
-    timing: _Timing,
-    *,
-    metadata: Mapping[str, Any] | None,
-) -> EvalResult:
-    """The checked global counts as an `EvalResult`."""
-    # Reading the metric variables sums them across replicas and workers
-    # (a collective that every worker reaches here, in the same order).
-    counts = topk.counts()
-    seen = _checked_num_examples(
-        counts, setup.expected_num_examples, setup.num_classes
-    )
-    per_class_correct = per_class_count = None
-    if per_class is not None:
-        correct_arr, count_arr = per_class.counts()
-        per_class_correct = tuple(int(round(x)) for x in correct_arr)
-        per_class_count = tuple(int(round(x)) for x in count_arr)
-    ks = setup.ks
-    return EvalResult(
-        ks=ks,
-        num_examples=seen,
-        num_scored=int(round(counts.num_examples)),
-        correct={k: int(round(c)) for k, c in zip(ks, counts.correct)},
-        ties={k: int(round(t)) for k, t in zip(ks, counts.ties)},
-        nonfinite=int(round(counts.nonfinite)),
-        unlabeled=int(round(counts.unlabeled)),
-        per_class_correct=per_class_correct,
-        per_class_count=per_class_count,
-        wall_time_s=timing.wall_time,
-        images_per_s=_images_per_s(timing, seen),
-        input_time_s=timing.input_time,
-        model_time_s=timing.model_time,
-        ties_rule=setup.ties,
-        metadata=dict(metadata or {}),
-    )
-
-
-def _checked_num_examples(
-    counts, expected_num_examples: int | None, num_classes: int
-) -> int:
-    """The examples seen; raises unless every one was counted once."""
-    seen = int(round(counts.num_examples + counts.unlabeled))
-    if seen == 0:
-        raise ValueError(
-            "Argument `dataset` is empty: there is nothing to evaluate. "
-            "Check the data path and split."
-        )
-    if expected_num_examples is not None and seen != expected_num_examples:
-        raise ValueError(
-            f"The evaluation saw {seen} examples but "
-            f"expected_num_examples={expected_num_examples}: examples were "
-            "dropped or duplicated (drop_remainder, repeat(), a filter, or a "
-            "wrong count). Refusing to report a number over the wrong set."
-        )
-    if counts.invalid_labels:
-        raise ValueError(
-            f"{int(counts.invalid_labels)} examples had labels outside "
-            f"[0, {num_classes}). Check the label offset and the model's "
-            "number of classes."
-        )
-    return seen
-
-
-def _images_per_s(timing: _Timing, seen: int) -> float:
-    """Global throughput after the first (compiling) step."""
-    warm_time = timing.wall_time - timing.first_step_time
-    # All workers run the same number of steps, so this worker's share of
-    # the examples scales its local rate to the global one.
-    share = seen / timing.local_seen if timing.local_seen else 1.0
-    warm_examples = (timing.local_seen - timing.first_step_examples) * share
-    if warm_examples > 0 and warm_time > 0:
-        return warm_examples / warm_time
-    return seen / timing.wall_time

@@ -16,20 +16,22 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 from typing import Any
 
 import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_dict, config_flags
+from ml_collections.config_flags import config_flags as config_files
 
 from tf_topk import (
+    checkpoints,
     datasets,
     diagnostics,
     distribute,
     evaluation,
     imagenet,
-    models,
-    preprocessing,
+    members,
     presets,
     provenance,
     report,
@@ -47,17 +49,8 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder for results.json, per_class.csv, ..."
 )
 
-_NONE_WEIGHTS = ("none", "random", "")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Member:
-    """One built inference model and what results.json says of it."""
-
-    model: Any
-    options: preprocessing.Options
-    record: provenance.ModelRecord
-    published: tuple[float, float] | None
+CHECKPOINT_DIR = "checkpoint"
+PROGRESS_FILE = checkpoints.PROGRESS_FILE
 
 
 def run(config: config_dict.ConfigDict, workdir: str | None):
@@ -82,12 +75,12 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         )
     data_kwargs = _data_kwargs(data)
     with strategy.scope() if strategy else contextlib.nullcontext():
-        members = [
-            _member(section, config.preprocess, data, data_kwargs, path)
+        built = [
+            members.build(section, config.preprocess, data, data_kwargs, path)
             for path, section in presets.model_sections(config).items()
         ]
-        model = _combine(members, config.ensemble_weights)
-    options = [member.options for member in members]
+        model = members.combine(built, config.ensemble_weights)
+    options = [member.options for member in built]
     # One model reads a batch of images; an ensemble a tuple, one a member.
     build_kwargs = {
         **data_kwargs,
@@ -100,7 +93,8 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         info.num_examples,
         data.source,
     )
-    metadata = _metadata(config, members, info, strategy)
+    metadata = _metadata(config, built, info, strategy)
+    checkpoint_dir = _checkpoint_dir(workdir, config)
     result = evaluation.evaluate(
         model,
         _worker_shards(dataset, info.num_examples, build_kwargs)
@@ -115,6 +109,11 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         progress=config.eval.progress,
         log_every_n_examples=config.eval.log_every_n_examples,
         metadata=metadata.to_dict(),
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every_n_examples=config.eval.checkpoint_every_n_examples,
+        resume=config.eval.resume,
+        fingerprint=_fingerprint(metadata),
+        progress_file=workdir and os.path.join(workdir, PROGRESS_FILE),
     )
     # From here on the counts exist: optional steps may only warn.
     causes = _diagnose(result, model, dataset, metadata, config)
@@ -125,7 +124,49 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
             result, workdir, class_names=_class_names(model, info)
         )
         logging.info("Wrote %s", paths["results"])
+        # results.json holds the counts now: the resume state is done.
+        checkpoints.remove(checkpoint_dir, os.path.join(workdir, PROGRESS_FILE))
     return result
+
+
+def _checkpoint_dir(workdir: str | None, config) -> str | None:
+    """<workdir>/checkpoint, or None where a run cannot resume."""
+    if not workdir:
+        return None
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    if config.distribution != "multi_worker":
+        return directory
+    if config.eval.resume and tf.io.gfile.exists(directory):
+        raise ValueError(
+            f"`config.distribution`='multi_worker' cannot resume from the "
+            f"checkpoint in {directory}: resuming works in one process "
+            "(distribution 'none' or 'mirrored'). Received: "
+            "distribution='multi_worker'. Resume with the distribution that "
+            "saved it, or start afresh with --config.eval.resume=False."
+        )
+    logging.warning(
+        "distribution='multi_worker' saves no checkpoint: an interrupted "
+        "run starts again from the first example."
+    )
+    return None
+
+
+def _fingerprint(metadata: provenance.RunMetadata) -> dict[str, Any]:
+    """What must match for a checkpoint to be resumed by this run."""
+    record = metadata.to_dict()
+    data = record["data"]
+    return {
+        "model": record["model"],
+        "members": record["members"],
+        "data": {
+            key: data[key]
+            for key in (
+                "source", "name", "split", "path", "labels_file",
+                "num_examples", "label_offset", "num_crops",
+            )
+        },
+        "preprocessing": record["preprocessing"],
+    }  # fmt: skip
 
 
 def _choice(path: str, value: Any, valid) -> Any:
@@ -169,130 +210,6 @@ def _data_kwargs(data: config_dict.ConfigDict) -> dict[str, Any]:
     )
 
 
-def _weights(value: str | None) -> str | None:
-    if value is None or value.strip().lower() in _NONE_WEIGHTS:
-        return None
-    return value
-
-
-def _class_subset(value: str | None, path: str):
-    """None, a list of indices / synsets, or the string "labels_in_data"."""
-    if value is None or value == "labels_in_data":
-        return value
-    if os.path.exists(value):
-        with open(value) as f:
-            items = [line.strip() for line in f if line.strip()]
-    else:
-        items = [item.strip() for item in value.split(",") if item.strip()]
-    if not items:
-        raise ValueError(
-            f"`{path}` must list class indices or synsets, or name a file of "
-            f"them. Received: {value!r}"
-        )
-    return [int(item) if item.isdigit() else item for item in items]
-
-
-def _labels_in_data(data_kwargs: dict[str, Any]) -> list[int]:
-    """The sorted classes the evaluation data holds (ImageNet-A / R)."""
-    dataset, _ = datasets.build(**data_kwargs)
-    present = set()
-    for _, labels in dataset:
-        present.update(int(x) for x in labels.numpy().reshape(-1))
-    return sorted(present)
-
-
-def _member(section, preprocess, data, data_kwargs, path: str) -> _Member:
-    """Builds one inference model from a model section of the config."""
-    kwargs = dict(section.get("kwargs", {}) or {})
-    if section.alpha is not None:
-        kwargs["alpha"] = section.alpha
-    subset = _class_subset(section.class_subset, f"{path}.class_subset")
-    if subset == "labels_in_data":
-        subset = _labels_in_data(data_kwargs)
-    name = (section.name or "").lower()
-    spec = models.get_spec(name) if name in models.names() else None
-    wrapper = dict(
-        image_size=section.image_size,
-        output=section.output,
-        has_background_class=section.has_background_class,
-        class_subset=subset,
-    )
-    if spec is not None:
-        model, weights = models.build(
-            spec.name,
-            weights=_weights(section.weights),
-            preprocess_input=section.preprocess_mode,
-            **wrapper,
-            **kwargs,
-        )
-    else:
-        raw, weights = models.load(
-            None, weights=_weights(section.weights), **kwargs
-        )
-        wrapper["output"] = section.output or "softmax"
-        model = models.inference_model(
-            raw, preprocess_input=section.preprocess_mode or "none", **wrapper
-        )
-    image_size = int(model.inputs[0].shape[1] or section.image_size or 224)
-    options = preprocessing.resolve(
-        spec,
-        dict(
-            image_size=image_size,
-            crop_fraction=preprocess.crop_fraction,
-            interpolation=preprocess.interpolation,
-            antialias=preprocess.antialias,
-            crop_mode=preprocess.crop_mode,
-            num_crops=data.num_crops,
-        ),
-    )
-    record = provenance.ModelRecord(
-        name=spec.name if spec else (section.name or "custom"),
-        weights=section.weights,
-        weights_file=weights.path,
-        weights_sha256=weights.sha256,
-        alpha=section.alpha,
-        image_size=image_size,
-        preprocess_mode=section.preprocess_mode
-        or (spec.preprocess_mode if spec else "none"),
-        output=section.output or (spec.output if spec else "softmax"),
-        has_background_class=section.has_background_class,
-        class_subset_size=None if subset is None else len(subset),
-    )
-    published = (
-        spec.published(alpha=section.alpha or 1.0, image_size=image_size)
-        if spec
-        else None
-    )
-    return _Member(model, options, record, published)
-
-
-def _combine(members: list[_Member], ensemble_weights: str | None):
-    """The one model to evaluate: a member, or their weighted average."""
-    if len(members) == 1:
-        if ensemble_weights is not None:
-            raise ValueError(
-                "`config.ensemble_weights` applies to ensembles only (a "
-                "preset such as 'mobilenet+resnet50'). Received: "
-                f"{ensemble_weights!r} for one model"
-            )
-        return members[0].model
-    weights = None
-    if ensemble_weights is not None:
-        try:
-            weights = [float(v) for v in ensemble_weights.split(",")]
-        except ValueError as e:
-            raise ValueError(
-                "`config.ensemble_weights` must be comma-separated numbers, "
-                f"one per member. Received: {ensemble_weights!r}"
-            ) from e
-        if len(weights) != len(members):
-            raise ValueError(
-                f"`config.ensemble_weights` must have {len(members)} values, "
-                f"one per member. Received: {ensemble_weights!r}"
-            )
-    return models.ensemble([m.model for m in members], weights=weights)
-
-
 def _worker_shards(whole, num_examples: int, build_kwargs: dict[str, Any]):
     """A dataset function: each worker of a run reads only its share.
 
@@ -327,15 +244,15 @@ def _worker_shards(whole, num_examples: int, build_kwargs: dict[str, Any]):
     return dataset_fn
 
 
-def _metadata(config, members, info, strategy) -> provenance.RunMetadata:
+def _metadata(config, built, info, strategy) -> provenance.RunMetadata:
     data = config.data
-    published = members[0].published if len(members) == 1 else None
+    published = built[0].published if len(built) == 1 else None
     if config.eval.published_top1 is not None:
         published = (config.eval.published_top1, config.eval.published_top5)
     tfds = data.source == "tfds"
     return provenance.RunMetadata(
-        model=members[0].record if len(members) == 1 else config.model.name,
-        members=None if len(members) == 1 else tuple(m.record for m in members),
+        model=built[0].record if len(built) == 1 else config.model.name,
+        members=None if len(built) == 1 else tuple(m.record for m in built),
         data=provenance.DataRecord(
             source=data.source,
             name=data.name if tfds else None,
@@ -350,7 +267,7 @@ def _metadata(config, members, info, strategy) -> provenance.RunMetadata:
             num_skipped=info.num_skipped,
             skipped=tuple(info.skipped),
         ),
-        preprocessing=tuple(m.options.to_dict() for m in members),
+        preprocessing=tuple(m.options.to_dict() for m in built),
         published=(
             {"top1": published[0], "top5": published[1]} if published else None
         ),
@@ -414,6 +331,10 @@ def main(argv: list[str]) -> None:
         result = run(_CONFIG.value, _WORKDIR.value)
     except (ValueError, FileNotFoundError, datasets.DataUnavailableError) as e:
         raise app.UsageError(str(e)) from e
+    except checkpoints.Interrupted as e:
+        logging.warning("%s", e)
+        # 128 + the signal number, as a shell reports a killed command.
+        raise SystemExit(128 + signal.Signals[e.signal_name].value) from e
     print(_summary(result, _CONFIG.value.model.name))
 
 
@@ -428,7 +349,7 @@ def _summary(result: results.EvalResult, name: str) -> str:
     return "\n".join([table] + [f"  likely cause: {c}" for c in causes])
 
 
-class _ConfigFileParser(config_flags.ConfigFileFlagParser):
+class _ConfigFileParser(config_files.ConfigFileFlagParser):
     """Keeps the config it loaded, to name an unknown override field."""
 
     loaded: config_dict.ConfigDict | None = None

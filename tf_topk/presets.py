@@ -150,6 +150,14 @@ def eval_section() -> config_dict.ConfigDict:
             # Shortfall (fraction) past which likely causes are diagnosed,
             # when the published top-1 is also above the 95% interval.
             "shortfall_tolerance": 0.02,
+            # Save the counts and the input position under
+            # <workdir>/checkpoint every this many examples (and on SIGTERM
+            # / SIGINT); 0 saves only on a signal. Cheap: the state is the
+            # metric counters.
+            "checkpoint_every_n_examples": 5000,
+            # Resume from <workdir>/checkpoint when it holds this run's
+            # state; False starts afresh (and replaces it).
+            "resume": True,
         }
     )
 

@@ -59,6 +59,8 @@ class EvalResult:
         input_time_s: seconds spent waiting for the input pipeline.
         model_time_s: seconds spent in the model and metric step.
         ties_rule: "inclusive" or "exclusive".
+        resumed_from: examples restored from a checkpoint (0: the run
+            started from scratch); throughput covers the others only.
         metadata: what was evaluated (model, data, preprocessing, versions);
             filled in by the caller, written into results.json as is.
     """
@@ -77,6 +79,7 @@ class EvalResult:
     input_time_s: float
     model_time_s: float
     ties_rule: str = "inclusive"
+    resumed_from: int = 0
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def accuracy(self, k: int) -> float:
@@ -120,6 +123,7 @@ class EvalResult:
         record["nonfinite"] = self.nonfinite
         record["unlabeled"] = self.unlabeled
         record["wall_time_s"] = self.wall_time_s
+        record["resumed_from"] = self.resumed_from
         record["throughput"] = {
             "images_per_s": self.images_per_s,
             "input_time_s": self.input_time_s,
@@ -137,3 +141,105 @@ class EvalResult:
                 f"top{k}={self.accuracy(k):.4f} [{low:.4f}, {high:.4f}]"
             )
         return " ".join(parts) + f" (n={self.num_scored})"
+
+
+@dataclasses.dataclass
+class Timing:
+    """This worker's examples and where its time went (the loop fills it)."""
+
+    local_seen: float = 0.0
+    input_time: float = 0.0
+    model_time: float = 0.0
+    first_step_time: float = 0.0
+    first_step_examples: float = 0.0
+    wall_time: float = 0.0
+
+    def images_per_s(self, seen: int) -> float:
+        """Global throughput over `seen` examples, after the first step."""
+        warm_time = self.wall_time - self.first_step_time
+        # All workers run the same number of steps, so this worker's share
+        # of the examples scales its local rate to the global one.
+        share = seen / self.local_seen if self.local_seen else 1.0
+        warm_examples = (self.local_seen - self.first_step_examples) * share
+        if warm_examples > 0 and warm_time > 0:
+            return warm_examples / warm_time
+        return seen / self.wall_time if self.wall_time > 0 else 0.0
+
+
+def from_counts(
+    counts,
+    per_class_counts,
+    *,
+    timing: Timing,
+    expected_num_examples: int | None,
+    num_classes: int,
+    ties_rule: str,
+    resumed_from: int = 0,
+    metadata: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """The checked counts of a finished loop as an `EvalResult`.
+
+    Args:
+        counts: a `tf_topk.metrics.Counts` (global: summed over workers).
+        per_class_counts: (correct, count) arrays per class, or None.
+        timing: what the loop measured.
+        expected_num_examples: the count the loop must have seen, if known.
+        num_classes: the model's number of classes (for the label error).
+        ties_rule: "inclusive" or "exclusive".
+        resumed_from: examples restored from a checkpoint.
+        metadata: copied into the result.
+
+    Raises:
+        ValueError: no example, a count other than `expected_num_examples`,
+            or labels out of range (counted under XLA).
+    """
+    seen = _checked_num_examples(counts, expected_num_examples, num_classes)
+    per_class_correct = per_class_count = None
+    if per_class_counts is not None:
+        per_class_correct = tuple(int(round(x)) for x in per_class_counts[0])
+        per_class_count = tuple(int(round(x)) for x in per_class_counts[1])
+    ks = tuple(counts.ks)
+    return EvalResult(
+        ks=ks,
+        num_examples=seen,
+        num_scored=int(round(counts.num_examples)),
+        correct={k: int(round(c)) for k, c in zip(ks, counts.correct)},
+        ties={k: int(round(t)) for k, t in zip(ks, counts.ties)},
+        nonfinite=int(round(counts.nonfinite)),
+        unlabeled=int(round(counts.unlabeled)),
+        per_class_correct=per_class_correct,
+        per_class_count=per_class_count,
+        wall_time_s=timing.wall_time,
+        images_per_s=timing.images_per_s(seen - resumed_from),
+        input_time_s=timing.input_time,
+        model_time_s=timing.model_time,
+        ties_rule=ties_rule,
+        resumed_from=resumed_from,
+        metadata=dict(metadata or {}),
+    )
+
+
+def _checked_num_examples(
+    counts, expected_num_examples: int | None, num_classes: int
+) -> int:
+    """The examples seen; raises unless every one was counted once."""
+    seen = int(round(counts.num_examples + counts.unlabeled))
+    if seen == 0:
+        raise ValueError(
+            "Argument `dataset` is empty: there is nothing to evaluate. "
+            "Check the data path and split."
+        )
+    if expected_num_examples is not None and seen != expected_num_examples:
+        raise ValueError(
+            f"The evaluation saw {seen} examples but "
+            f"expected_num_examples={expected_num_examples}: examples were "
+            "dropped or duplicated (drop_remainder, repeat(), a filter, or a "
+            "wrong count). Refusing to report a number over the wrong set."
+        )
+    if counts.invalid_labels:
+        raise ValueError(
+            f"{int(counts.invalid_labels)} examples had labels outside "
+            f"[0, {num_classes}). Check the label offset and the model's "
+            "number of classes."
+        )
+    return seen
