@@ -3,8 +3,10 @@ and on tfds' real imagenet2012 builder (prepared offline from real images)."""
 
 import os
 import re
+import socket
 import tarfile
 import tempfile
+from unittest import mock
 
 import conftest
 import keras
@@ -384,3 +386,43 @@ class RealTfdsTest(tf.test.TestCase):
         # of the ground truth): wrong for a subset, hence the relabelling.
         raw = [int(example["label"]) for example in examples]
         self.assertNotAllEqual(raw, tfds_labels)
+
+    def test_offline_fails_fast_before_any_download(self):
+        # ImageNetV2 downloads itself from huggingface.co; with no host
+        # answering, prepare must stop at once instead of tfds' minutes of
+        # retries, and name the offline routes.
+        data_dir = self.create_tempdir().full_path
+        builder_class = type(tfds.builder("imagenet_v2", data_dir=data_dir))
+        with (
+            mock.patch.object(
+                socket, "create_connection", side_effect=OSError("offline")
+            ) as connect,
+            mock.patch.object(
+                builder_class,
+                "download_and_prepare",
+                side_effect=AssertionError("must not download"),
+            ),
+        ):
+            with self.assertRaisesRegex(
+                datasets.DataUnavailableError,
+                r"^tfds dataset 'imagenet_v2' is not prepared in '.*' and "
+                r"cannot be downloaded: no download host answers within 10 s "
+                r"\(huggingface\.co: offline\)\. Offline, evaluate local data "
+                r"instead .*--config\.data\.source=files\|folder\|tfrecord.*"
+                r"--config\.data\.data_dir.*--config\.data\.manual_dir",
+            ):
+                datasets.prepare_tfds("imagenet_v2", data_dir=data_dir)
+        connect.assert_called_once_with(("huggingface.co", 443), timeout=10.0)
+
+    def test_a_manual_dir_needs_no_network(self):
+        data_dir = self.create_tempdir().full_path
+        manual_dir = self.create_tempdir().full_path
+        with mock.patch.object(
+            socket, "create_connection", side_effect=AssertionError("network")
+        ):
+            datasets.prepare_tfds(
+                "tiny_synsets", data_dir=data_dir, manual_dir=manual_dir
+            )
+        self.assertTrue(
+            tfds.builder("tiny_synsets", data_dir=data_dir).is_prepared()
+        )

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import urllib.parse
 
 import tensorflow as tf
 from absl import logging
@@ -68,6 +70,8 @@ def prepare(
             "Argument `manual_dir` must be a folder. "
             f"Received: manual_dir={manual_dir!r}"
         )
+    if manual_dir is None:
+        _check_reachable(name, builder)
     logging.info("Preparing tfds dataset %s in %s.", name, builder.data_dir)
     try:
         builder.download_and_prepare(
@@ -82,6 +86,44 @@ def prepare(
             "ILSVRC2012 needs its archive ILSVRC2012_img_val.tar in "
             "`manual_dir`."
         ) from e
+
+
+# Seconds to wait for each download host before calling the data offline:
+# tfds itself retries for minutes before it gives up.
+REACHABILITY_TIMEOUT_S = 10.0
+
+
+def _check_reachable(name: str, builder) -> None:
+    """Fails fast when none of the dataset's download hosts answers."""
+    hosts = sorted(
+        {
+            urllib.parse.urlparse(url).hostname
+            for url in (getattr(builder, "url_infos", None) or {})
+        }
+        - {None}
+    )
+    failures = []
+    for host in hosts:
+        try:
+            socket.create_connection(
+                (host, 443), timeout=REACHABILITY_TIMEOUT_S
+            ).close()
+            return
+        except OSError as e:
+            failures.append(f"{host}: {e}")
+    if failures:
+        raise DataUnavailableError(
+            f"tfds dataset {name!r} is not prepared in {builder.data_dir!r} "
+            f"and cannot be downloaded: no download host answers within "
+            f"{REACHABILITY_TIMEOUT_S:.0f} s ({'; '.join(failures)}). "
+            "Offline, evaluate local data instead (source='files', 'folder' "
+            "or 'tfrecord' with `path`; on the command line "
+            "--config.data.source=files|folder|tfrecord and "
+            "--config.data.path=...), point `data_dir` "
+            "(--config.data.data_dir) at a copy prepared on a machine with "
+            "internet, or, for ILSVRC2012, put ILSVRC2012_img_val.tar in "
+            "`manual_dir` (--config.data.manual_dir)."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
