@@ -393,9 +393,10 @@ def _autosave(
         "batch_size": setup.batch_size,
         "expected_num_examples": setup.expected_num_examples,
     }
-    trackables = {"topk": topk}
+    # Keras 3 metrics are not TF trackables; their variables are.
+    trackables = {"topk": list(topk.variables)}
     if per_class is not None:
-        trackables["per_class"] = per_class
+        trackables["per_class"] = list(per_class.variables)
 
     def read_counts():
         correct, _ = topk.local_counts(setup.strategy)
