@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import evaluation, progress, results, testing
+from tf_topk import evaluation, models, progress, results, testing
 
 NUM_CLASSES = 5
 
@@ -174,7 +174,8 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
             {},
             ValueError,
             r"^Argument `dataset` must yield \(images, labels\) or \(images, "
-            r"labels, sample_weights\) batches\. Received: element_spec=",
+            r"labels, sample_weights\) batches, optionally followed by string "
+            r"example ids\. Received: element_spec=",
         ),
     )
     def test_errors(self, make_dataset, options, error, message):
@@ -267,10 +268,10 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         crops = tf.constant(
             np.stack([np.stack([dark, bright])] * 3), tf.float32
         )
-        outputs = evaluation.predict(self.model, single, NUM_CLASSES)
+        outputs = models.predict(self.model, single, NUM_CLASSES)
         self.assertEqual(outputs.dtype, tf.float32)
         self.assertAllClose(outputs, self.model(single))
-        averaged = evaluation.predict(self.model, crops, NUM_CLASSES)
+        averaged = models.predict(self.model, crops, NUM_CLASSES)
         self.assertEqual(averaged.shape, (3, NUM_CLASSES))
         expected = np.mean(self.model(single).numpy(), axis=0)
         self.assertAllClose(averaged, [expected] * 3)
@@ -286,7 +287,7 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
             [testing.constant_image(3, NUM_CLASSES, height=4, width=4)]
         )
         self.assertAllClose(
-            evaluation.predict(model, (big, small), NUM_CLASSES),
+            models.predict(model, (big, small), NUM_CLASSES),
             model([big, small]),
         )
 

@@ -268,6 +268,8 @@ class Autosave:
         self.stop = stop
         self.expected_num_examples = expected_num_examples
         self.read_counts = read_counts
+        # Called before each save (e.g. to flush the predictions file).
+        self.before_save = None
         self._last_saved = None
 
     @classmethod
@@ -275,8 +277,9 @@ class Autosave:
         cls,
         directory: str,
         *,
-        fingerprint: Mapping[str, Any],
-        trackables: Mapping[str, Any],
+        run: Mapping[str, Any],
+        fingerprint: Mapping[str, Any] | None,
+        state: Mapping[str, Any],
         resume: bool,
         every_n_examples: int,
         progress_file: str | None,
@@ -284,7 +287,23 @@ class Autosave:
         expected_num_examples: int | None,
         read_counts,
     ) -> Autosave:
-        """Checks the arguments and opens the `Store` in `directory`."""
+        """Checks the arguments and opens the `Store` in `directory`.
+
+        Args:
+            directory: the checkpoint folder.
+            run: what the loop itself knows of the run (ks, batch size...).
+            fingerprint: the caller's part of the run's identity.
+            state: what to save: Keras metrics (their variables are saved;
+                None entries are skipped) and TF variables.
+            resume: restore a checkpoint of the same run.
+            every_n_examples: the saving interval (0: only on a signal).
+            progress_file: where progress.json goes (default: in
+                `directory`).
+            stop: the stop request of `stop_on_signals`.
+            expected_num_examples: the run's example count, if known.
+            read_counts: () -> (correct per k, count) so far, for
+                progress.json.
+        """
         if (
             isinstance(every_n_examples, bool)
             or not isinstance(every_n_examples, int)
@@ -296,7 +315,20 @@ class Autosave:
                 f"end). Received: checkpoint_every_n_examples="
                 f"{every_n_examples!r}"
             )
-        store = Store(directory, fingerprint, resume=resume, **trackables)
+        # Keras 3 metrics are not TF trackables; their variables are.
+        trackables = {
+            name: value
+            if isinstance(value, tf.Variable)
+            else list(value.variables)
+            for name, value in state.items()
+            if value is not None
+        }
+        store = Store(
+            directory,
+            {**run, **dict(fingerprint or {})},
+            resume=resume,
+            **trackables,
+        )
         return cls(
             store,
             every_n_examples=every_n_examples,
@@ -327,8 +359,15 @@ class Autosave:
                 self.store.directory,
             )
 
+    def _correct(self) -> dict[str, int]:
+        correct, _ = self.read_counts()
+        ks = self.store.fingerprint.get("ks") or range(1, len(correct) + 1)
+        return {f"top{k}": int(round(c)) for k, c in zip(ks, correct)}
+
     def save(self, steps: int, examples: int, *, complete: bool) -> None:
         """Saves the state and rewrites the progress file."""
+        if self.before_save is not None:
+            self.before_save()
         self.store.save(steps, examples)
         self._last_saved = examples
         write_json(
@@ -337,7 +376,7 @@ class Autosave:
                 "complete": complete,
                 "examples_done": examples,
                 "expected_num_examples": self.expected_num_examples,
-                "correct": self.read_counts(),
+                "correct": self._correct(),
                 "checkpoint_dir": self.store.directory,
             },
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_topk import distribute, evaluation
+from tf_topk import distribute, models
 
 
 def label_shift_accuracy(
@@ -44,7 +44,7 @@ def label_shift_accuracy(
         if labels.shape.rank != 1:
             return {}
         predicted = tf.argmax(
-            evaluation.predict(model, images, num_classes),
+            models.predict(model, images, num_classes),
             axis=1,
             output_type=tf.int32,
         )

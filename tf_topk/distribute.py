@@ -296,7 +296,9 @@ def pad_to_batch(
 
     Every element becomes (images, labels, weights) of static batch size
     `rows`; the given weights (default 1) are kept and cast to float32, the
-    padding rows are zeros with weight 0. A static shape lets one compiled
+    padding rows are zeros with weight 0. Example ids (a string batch after
+    the labels or the weights) are kept as a fourth element, padded with
+    empty strings. A static shape lets one compiled
     step serve every batch, the last partial one too.
 
     >>> data = tf.data.Dataset.from_tensor_slices(([[1.0]] * 3, [0] * 3))
@@ -311,7 +313,10 @@ def pad_to_batch(
     """
     target = rows or batch_size
 
-    def pad(images, labels, weights=None):
+    def pad(images, labels, *rest):
+        # rest: weights (float), example ids (string), or both.
+        weights = next((x for x in rest if x.dtype != tf.string), None)
+        ids = next((x for x in rest if x.dtype == tf.string), None)
         rows = tf.shape(labels)[0]
         tf.debugging.assert_less_equal(
             rows,
@@ -327,11 +332,12 @@ def pad_to_batch(
             x = tf.pad(x, paddings)
             return tf.ensure_shape(x, [target] + x.shape[1:].as_list())
 
-        return (
+        padded = (
             tf.nest.map_structure(pad_one, images),
             pad_one(labels),
             pad_one(tf.cast(weights, tf.float32)),
         )
+        return padded if ids is None else padded + (pad_one(ids),)
 
     return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -397,7 +403,7 @@ def distribute_dataset(
     )
 
     def split(padded, local, first):
-        def slices(images, labels, weights):
+        def slices(*element):
             def cut(x):
                 rows = x[first : first + local * per_replica]
                 shape = tf.concat([[local, per_replica], tf.shape(x)[1:]], 0)
@@ -407,7 +413,7 @@ def distribute_dataset(
                 )
 
             return tf.data.Dataset.from_tensor_slices(
-                tf.nest.map_structure(cut, (images, labels, weights))
+                tf.nest.map_structure(cut, element)
             )
 
         # Consecutive elements go to the worker's replicas in turn.
@@ -429,7 +435,11 @@ def distribute_dataset(
         steps = num_steps(num_examples, batch_size, num_pipelines=pipelines)
         filler = tf.data.Dataset.from_tensors(
             tf.nest.map_structure(
-                lambda spec: tf.zeros(_static(spec), spec.dtype),
+                lambda spec: (
+                    tf.fill(_static(spec), "")
+                    if spec.dtype == tf.string
+                    else tf.zeros(_static(spec), spec.dtype)
+                ),
                 padded.element_spec,
             )
         ).repeat()
@@ -437,7 +447,15 @@ def distribute_dataset(
         # than ceil(N / W) loses its tail, and the final count check says so.
         return split(padded.concatenate(filler).take(steps), local, 0)
 
-    return strategy.distribute_datasets_from_function(pipeline)
+    # String ids stay in host memory (they cannot be copied to a GPU); the
+    # step copies the images to the replicas' devices itself.
+    has_ids = dataset.element_spec[-1].dtype == tf.string
+    return strategy.distribute_datasets_from_function(
+        pipeline,
+        options=tf.distribute.InputOptions(experimental_fetch_to_device=False)
+        if has_ids
+        else None,
+    )
 
 
 def _static(spec: tf.TensorSpec) -> list[int]:

@@ -1,12 +1,11 @@
 """The evaluation loop: one pass of a model over a dataset, exact top-k counts.
 
-`evaluate` is the only loop in tf_topk: the command line, the Python API and
-the Keras callback all call it. It pads the last batch to a full, static
-shape and masks the padding with sample weight 0, runs under any
-`tf.distribute` strategy (counts are summed across replicas and workers;
-the input plumbing is `tf_topk.distribute`), averages multi-crop
-predictions per image, and checks that it saw exactly the number of
-examples expected.
+`evaluate` is the only loop in tf_topk (the command line, the Python API and
+the Keras callback call it). It pads the last batch to a full, static shape
+masked with sample weight 0, runs under any `tf.distribute` strategy
+(`tf_topk.distribute`), averages multi-crop predictions, checks that it saw
+exactly the examples expected, and can checkpoint (`tf_topk.checkpoints`)
+and save every prediction (`tf_topk.predictions`).
 """
 
 from __future__ import annotations
@@ -21,41 +20,15 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import checkpoints, distribute, metrics, results
+from tf_topk import (
+    checkpoints,
+    distribute,
+    metrics,
+    models,
+    predictions,
+    results,
+)
 from tf_topk import progress as progress_display
-
-
-def predict(model, images, num_classes: int) -> tf.Tensor:
-    """Model outputs as float32 [B, C]; multi-crop outputs averaged.
-
-    >>> from tf_topk import testing
-    >>> model = testing.oracle_model(5)
-    >>> images = tf.constant(testing.constant_image(2, 5)[None])
-    >>> int(tf.argmax(predict(model, images, 5)[0]))
-    2
-
-    Args:
-        model: maps an image batch (or a list, one per ensemble member) to
-            [B, C] class scores.
-        images: a tensor batch [B, H, W, 3] or multi-crop batch
-            [B, N, H, W, 3] (the N outputs are averaged), or a list, one per
-            ensemble member.
-        num_classes: C, the number of model outputs.
-    """
-    flat = tf.nest.flatten(images)
-    crops = flat[0].shape.rank == 5
-    if crops:
-        num_crops = tf.shape(flat[0])[1]
-        flat = [
-            tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)) for x in flat
-        ]
-    inputs = flat[0] if len(flat) == 1 else flat
-    outputs = tf.cast(model(inputs, training=False), tf.float32)
-    if crops:
-        outputs = tf.reduce_mean(
-            tf.reshape(outputs, [-1, num_crops, num_classes]), axis=1
-        )
-    return outputs
 
 
 def evaluate(
@@ -76,6 +49,7 @@ def evaluate(
     resume: bool = True,
     fingerprint: Mapping[str, Any] | None = None,
     progress_file: str | None = None,
+    predictions_dir: str | None = None,
 ) -> results.EvalResult:
     """Evaluates `model` on every example of `dataset`, exactly once.
 
@@ -143,6 +117,11 @@ def evaluate(
         progress_file: where `progress.json` (counts so far, examples done
             and expected, `"complete"`) is written at every save; default
             `<checkpoint_dir>/progress.json`.
+        predictions_dir: write every example's id, labels, top-10 classes
+            and scores here, streamed batch by batch (`tf_topk.predictions`
+            gives the format); ids come from a string batch after the
+            labels or weights (`datasets.build(..., with_ids=True)`), else
+            from positions.
 
     Returns:
         An `EvalResult`; `resumed_from` says where a resumed run started.
@@ -164,7 +143,14 @@ def evaluate(
         progress=progress,
     )
     topk, per_class = _build_metrics(setup)
-    step = _build_step(model, setup, topk, per_class, jit_compile=jit_compile)
+    step = _build_step(
+        model,
+        setup,
+        topk,
+        per_class,
+        jit_compile=jit_compile,
+        with_top=predictions_dir is not None,
+    )
     show = progress_display.display(
         topk,
         progress=setup.progress,
@@ -172,35 +158,21 @@ def evaluate(
         num_steps=_num_steps(setup),
         log_every_n_examples=log_every_n_examples,
     )
-    guard = (
-        checkpoints.stop_on_signals()
-        if checkpoint_dir
-        else contextlib.nullcontext(checkpoints.StopRequest())
-    )
-    with guard as stop:
-        autosave = _autosave(
-            model,
-            setup,
-            topk,
-            per_class,
-            stop,
+    timing, start = _run(
+        model,
+        setup,
+        step,
+        show,
+        {"topk": topk, "per_class": per_class},
+        checkpoint=dict(
             directory=checkpoint_dir,
             every_n_examples=checkpoint_every_n_examples,
             resume=resume,
             fingerprint=fingerprint,
             progress_file=progress_file,
-        )
-        steps, start = autosave.store.restore() if autosave else (0, 0)
-        if start:
-            logging.info(
-                "Resuming from example %d of %s.",
-                start,
-                setup.expected_num_examples or "?",
-            )
-        batches = _batches(setup, skip_steps=steps)
-        timing = _run_steps(
-            step, batches, setup.strategy, show, autosave, (steps, start)
-        )
+        ),
+        predictions_dir=predictions_dir,
+    )
     # Reading the metric variables sums them across replicas and workers
     # (a collective that every worker reaches here, in the same order).
     return results.from_counts(
@@ -261,11 +233,7 @@ def _resolve(
     # One input pipeline: the whole dataset (also gives the spec).
     dataset = distribute.whole_dataset(dataset)
     spec = dataset.element_spec
-    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
-        raise ValueError(
-            "Argument `dataset` must yield (images, labels) or (images, "
-            f"labels, sample_weights) batches. Received: element_spec={spec}"
-        )
+    predictions.check_element_spec(spec)
     use_bar = progress_display.uses_bar(progress)
     num_classes = _num_classes(model)
     metrics.check_k_fits(ks, num_classes)
@@ -362,69 +330,103 @@ def _num_steps(setup: _Setup) -> int | None:
     )
 
 
-def _autosave(
+def _run(
     model,
     setup: _Setup,
-    topk: metrics.TopKAccuracies,
-    per_class,
-    stop: checkpoints.StopRequest,
+    step: Callable,
+    show: Callable,
+    state: dict[str, Any],
     *,
-    directory: str | None,
-    every_n_examples: int,
-    resume: bool,
-    fingerprint: Mapping[str, Any] | None,
-    progress_file: str | None,
-) -> checkpoints.Autosave | None:
-    """The checkpointing of this run (None without a folder)."""
-    if not directory:
-        return None
-    if setup.dataset_fn and distribute.num_input_pipelines(setup.strategy) > 1:
-        raise ValueError(
-            "Argument `checkpoint_dir` is not supported with several workers "
-            "(each reads its own share; resuming them is not implemented). "
-            f"Received: checkpoint_dir={directory!r}. Pass "
-            "checkpoint_dir=None, or evaluate in one process."
-        )
-    run = {
-        "model": model.name,
-        "num_classes": setup.num_classes,
-        "ks": list(setup.ks),
-        "ties": setup.ties,
-        "batch_size": setup.batch_size,
-        "expected_num_examples": setup.expected_num_examples,
-    }
-    # Keras 3 metrics are not TF trackables; their variables are.
-    trackables = {"topk": list(topk.variables)}
-    if per_class is not None:
-        trackables["per_class"] = list(per_class.variables)
-
-    def read_counts():
-        correct, _ = topk.local_counts(setup.strategy)
-        return {f"top{k}": int(round(c)) for k, c in zip(setup.ks, correct)}
-
-    return checkpoints.Autosave.create(
-        directory,
-        fingerprint={**run, **dict(fingerprint or {})},
-        trackables=trackables,
-        resume=resume,
-        every_n_examples=every_n_examples,
-        progress_file=progress_file,
-        stop=stop,
-        expected_num_examples=setup.expected_num_examples,
-        read_counts=read_counts,
+    checkpoint: dict[str, Any],
+    predictions_dir: str | None,
+) -> tuple[results.Timing, int]:
+    """Restores, runs the steps, saves: (timing, examples restored)."""
+    directory = checkpoint["directory"]
+    guard = (
+        checkpoints.stop_on_signals()
+        if directory
+        else contextlib.nullcontext(checkpoints.StopRequest())
     )
+    # The bytes of the predictions file a checkpoint accounts for.
+    state["bytes"] = tf.Variable(0, dtype=tf.int64, trainable=False)
+    with guard as stop:
+        autosave = None
+        if checkpoint["directory"]:
+            if setup.dataset_fn and (
+                distribute.num_input_pipelines(setup.strategy) > 1
+            ):
+                raise ValueError(
+                    "Argument `checkpoint_dir` is not supported with several "
+                    "workers (each reads its own share). Received: "
+                    f"checkpoint_dir={checkpoint['directory']!r}. Pass "
+                    "checkpoint_dir=None, or evaluate in one process."
+                )
+            autosave = checkpoints.Autosave.create(
+                run={
+                    "model": model.name,
+                    "num_classes": setup.num_classes,
+                    "ks": list(setup.ks),
+                    "ties": setup.ties,
+                    "batch_size": setup.batch_size,
+                    "expected_num_examples": setup.expected_num_examples,
+                },
+                state=state,
+                stop=stop,
+                expected_num_examples=setup.expected_num_examples,
+                read_counts=lambda: state["topk"].local_counts(setup.strategy),
+                **checkpoint,
+            )
+        steps, start = autosave.store.restore() if autosave else (0, 0)
+        if start:
+            logging.info(
+                "Resuming from example %d of %s.",
+                start,
+                setup.expected_num_examples or "?",
+            )
+        writer = None
+        if predictions_dir:
+            writer = predictions.Writer.for_strategy(
+                predictions_dir,
+                setup.strategy,
+                keep_bytes=int(state["bytes"].numpy()) if start else None,
+            )
+        if writer and autosave:
+            autosave.before_save = lambda: state["bytes"].assign(writer.flush())
+        try:
+            timing = _run_steps(
+                step,
+                _batches(setup, skip_steps=steps),
+                setup.strategy,
+                show,
+                autosave,
+                (steps, start),
+                writer,
+            )
+        finally:
+            if writer:
+                writer.close()
+    return timing, start
 
 
 def _build_step(
-    model, setup: _Setup, topk, per_class, *, jit_compile: bool
+    model,
+    setup: _Setup,
+    topk,
+    per_class,
+    *,
+    jit_compile: bool,
+    with_top: bool = False,
 ) -> Callable:
-    """The step: updates the metrics, returns each replica's weight sum."""
+    """The step: updates the metrics, returns each replica's weight sum.
+
+    With `with_top`, also each replica's top classes and scores.
+    """
     # Under a strategy, XLA compiles only the model: a compiled step reads
     # every replica's metric variables from one device, which XLA refuses.
     model_fn = (
-        tf.function(predict, jit_compile=True)
+        tf.function(models.predict, jit_compile=True)
         if jit_compile and setup.distributed
-        else predict
+        else models.predict
     )
 
     def replica_step(images, labels, weights):
@@ -432,11 +434,13 @@ def _build_step(
         topk.update_state(labels, outputs, weights)
         if per_class is not None:
             per_class.update_state(labels, outputs, weights)
+        if with_top:
+            top = predictions.top(outputs, setup.num_classes)
+            return (tf.reduce_sum(weights),) + top
         return tf.reduce_sum(weights)
 
-    # No collective per step: each worker counts its own rows, and the
-    # global count comes from the metric variables, summed across replicas
-    # and workers when read. Workers never wait on each other mid-loop.
+    # No collective per step: each worker counts its own rows; the global
+    # count is the metric variables summed across replicas when read.
     @tf.function(jit_compile=jit_compile and not setup.distributed)
     def step(images, labels, weights):
         return setup.strategy.run(replica_step, args=(images, labels, weights))
@@ -451,6 +455,7 @@ def _run_steps(
     show: Callable[[int, float], None],
     autosave: checkpoints.Autosave | None,
     start: tuple[int, int],
+    writer: predictions.Writer | None = None,
 ) -> results.Timing:
     """Runs `step` on every batch, timing the input and the model apart.
 
@@ -466,12 +471,15 @@ def _run_steps(
     while True:
         t0 = time.perf_counter()
         try:
-            images, labels, weights = next(iterator)
+            element = next(iterator)
         except StopIteration:
             break
         t1 = time.perf_counter()
-        outputs = step(images, labels, weights)
+        outputs = step(*element[:3])
         local = strategy.experimental_local_results(outputs)
+        if writer:
+            predictions.write_step(writer, element, local, strategy)
+            local = [part[0] for part in local]
         step_seen = sum(float(x) for x in local)
         t2 = time.perf_counter()
         timing.input_time += t1 - t0

@@ -83,6 +83,7 @@ def build(
     num_shards: int = 1,
     shard_index: int = 0,
     with_info: bool = False,
+    with_ids: bool = False,
 ) -> tuple[tf.data.Dataset, int | SourceInfo]:
     """Builds a batched evaluation dataset and its exact example count.
 
@@ -132,6 +133,8 @@ def build(
             read and decoded by this shard alone.
         with_info: return the `SourceInfo` instead of the count (as
             `tfds.load(..., with_info=True)` does).
+        with_ids: yield `(images, labels, ids)`: each example's id, a
+            string stable across runs over the same data (`example_id`).
 
     Returns:
         `(dataset, num_examples)`: batches of `(images, labels)` and the
@@ -158,6 +161,11 @@ def build(
         skip_corrupt=skip_corrupt,
         with_info=with_info,
     )
+    if not isinstance(with_ids, bool):
+        raise TypeError(
+            "Argument `with_ids` must be a bool. "
+            f"Received: with_ids={with_ids!r}"
+        )
     if label_offset is None:
         label_offset = _DEFAULT_LABEL_OFFSET[source]
     options, as_tuple = _check_preprocess(preprocess)
@@ -174,9 +182,13 @@ def build(
         label_key=label_key,
     )
     if examples.num_examples == 0:
+        argument, value = (
+            ("split", split) if source == "tfds" else ("path", path)
+        )
         raise ValueError(
             f"The {source} source at {examples.info.location!r} has no "
-            "examples."
+            f"examples. Received: {argument}={value!r}. Pass a `{argument}` "
+            "holding at least one example."
         )
     if skip_corrupt:
         examples = _skip_corrupt(examples)
@@ -185,6 +197,7 @@ def build(
         options,
         as_tuple=as_tuple,
         batch_size=batch_size,
+        with_ids=with_ids,
     )
     if with_info:
         return dataset, examples.info
@@ -331,6 +344,9 @@ def _skip_corrupt(examples: records.Records) -> records.Records:
     if examples.num_examples == 0:
         raise ValueError(
             f"Every image of the {examples.info.source} source at "
-            f"{examples.info.location!r} is corrupt."
+            f"{examples.info.location!r} is corrupt. Received: "
+            f"skip_corrupt=True and {examples.info.num_skipped} images, none "
+            "of which decodes. Check that the files are images (JPEG, PNG, "
+            "GIF, BMP) and were copied completely."
         )
     return examples

@@ -7,6 +7,8 @@ pipeline stops with an error naming the file or record.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -21,6 +23,7 @@ def batch(
     *,
     as_tuple: bool,
     batch_size: int,
+    with_ids: bool = False,
 ) -> tf.data.Dataset:
     """Decodes, preprocesses and batches `examples`.
 
@@ -30,6 +33,7 @@ def batch(
         as_tuple: yield images as a tuple (one batch per Options) rather
             than the one batch of `options[0]`.
         batch_size: examples per batch; the last batch is partial.
+        with_ids: add each example's `example_id` as a third element.
 
     Returns:
         The deterministic dataset of `(images, labels)` batches. Iterating
@@ -44,9 +48,13 @@ def batch(
         )
         return index, images, label
 
+    location = examples.info.location
+
     def unindex(index, images, label):
-        del index
-        return (images if as_tuple else images[0]), label
+        images = images if as_tuple else images[0]
+        if with_ids:
+            return images, label, example_id(examples.name_of(index), location)
+        return images, label
 
     dataset = (
         examples.dataset.enumerate()
@@ -65,6 +73,25 @@ def batch(
     deterministic = tf.data.Options()
     deterministic.deterministic = True
     return dataset.with_options(deterministic)
+
+
+def example_id(name: tf.Tensor, location: str) -> tf.Tensor:
+    """The stable id of an example from the name `Records.name_of` gives.
+
+    Files and folders: the path relative to the source folder
+    (`n01440764/x.JPEG`); TFRecords: `<shard file> record <i>` relative to
+    the glob's folder; tfds: `<name>:<split> example <i>` (the position in
+    tfds' deterministic order).
+    """
+    # A folder, or the folder of a glob of shards ("" for tfds).
+    folder = (
+        location if tf.io.gfile.isdir(location) else os.path.dirname(location)
+    )
+    folder = folder.rstrip("/") + "/"
+    starts = tf.strings.regex_full_match(name, re.escape(folder) + ".*")
+    return tf.where(
+        starts, tf.strings.substr(name, len(folder.encode()), -1), name
+    )
 
 
 def _check_no_gaps(

@@ -8,7 +8,8 @@ input size, `preprocess_input` mode, label space or weights file.
   (`weights_files`).
 - `loading`: `load(name, weights=...)` returns the raw Keras model and a
   `WeightsRecord` (the file read and its SHA-256); `build` also wraps it.
-- `wrappers`: `inference_model` wraps any classifier into the one shape the
+- `wrappers`: `predict` runs a model on a (multi-crop) batch;
+  `inference_model` wraps any classifier into the one shape the
   rest of tf_topk evaluates: float32 images in 0..255 in, float32 class
   probabilities in the 0-based 1000-class label space out.
 - `ensembles`: `ensemble` averages several such models, each with its own
@@ -39,6 +40,7 @@ from tf_topk.models.wrappers import (
     ClassProbabilities,
     InputPreprocessing,
     inference_model,
+    predict,
 )
 
 __all__ = [
@@ -57,4 +59,5 @@ __all__ = [
     "inference_model",
     "load",
     "names",
+    "predict",
 ]

@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tf_topk import imagenet
 from tf_topk.models import registry
@@ -358,3 +359,36 @@ def inference_model(
         name="probabilities",
     )(model(inputs))
     return keras.Model(images, probabilities, name=name or model.name)
+
+
+def predict(model, images, num_classes: int) -> tf.Tensor:
+    """Model outputs as float32 [B, C]; multi-crop outputs averaged.
+
+    >>> from tf_topk import testing
+    >>> model = testing.oracle_model(5)
+    >>> images = tf.constant(testing.constant_image(2, 5)[None])
+    >>> int(tf.argmax(predict(model, images, 5)[0]))
+    2
+
+    Args:
+        model: maps an image batch (or a list, one per ensemble member) to
+            [B, C] class scores.
+        images: a tensor batch [B, H, W, 3] or multi-crop batch
+            [B, N, H, W, 3] (the N outputs are averaged), or a list, one per
+            ensemble member.
+        num_classes: C, the number of model outputs.
+    """
+    flat = tf.nest.flatten(images)
+    crops = flat[0].shape.rank == 5
+    if crops:
+        num_crops = tf.shape(flat[0])[1]
+        flat = [
+            tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)) for x in flat
+        ]
+    inputs = flat[0] if len(flat) == 1 else flat
+    outputs = tf.cast(model(inputs, training=False), tf.float32)
+    if crops:
+        outputs = tf.reduce_mean(
+            tf.reshape(outputs, [-1, num_crops, num_classes]), axis=1
+        )
+    return outputs
