@@ -46,8 +46,11 @@ FILES_ERRORS = (
         labels="0\n" * 9,
         kwargs={},
         error=ValueError,
-        message="Image '{images}/ILSVRC2012_val_00000010.JPEG' is number 10 "
-        "but labels file '{labels_file}' has no label on line 10 (9 lines).",
+        message="Argument `labels_file` has no label for image "
+        "'{images}/ILSVRC2012_val_00000010.JPEG': line 10 of the file is "
+        "missing (9 lines). Received: labels_file='{labels_file}'. Pass the "
+        "ground truth of these images (line i labels "
+        "ILSVRC2012_val_%08d.JPEG % i), or remove the unlabelled images.",
     ),
     dict(
         testcase_name="blank_line_of_an_image",
@@ -55,8 +58,11 @@ FILES_ERRORS = (
         labels="0\n0\n\n" + "0\n" * 7,
         kwargs={},
         error=ValueError,
-        message="Image '{images}/ILSVRC2012_val_00000003.JPEG' is number 3 "
-        "but labels file '{labels_file}' has no label on line 3 (10 lines).",
+        message="Argument `labels_file` has no label for image "
+        "'{images}/ILSVRC2012_val_00000003.JPEG': line 3 of the file is "
+        "blank (10 lines). Received: labels_file='{labels_file}'. Pass the "
+        "ground truth of these images (line i labels "
+        "ILSVRC2012_val_%08d.JPEG % i), or remove the unlabelled images.",
     ),
     dict(
         testcase_name="bad_synset",
@@ -150,7 +156,8 @@ FILES_ERRORS = (
         labels="0\n1\n",
         kwargs={},
         error=ValueError,
-        message="The files source at '{images}' has no examples.",
+        message="The files source at '{images}' has no examples. Received: "
+        "path='{images}'. Pass a `path` holding at least one example.",
     ),
 )
 

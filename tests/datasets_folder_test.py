@@ -74,15 +74,19 @@ class FolderTest(DataTestCase):
             testcase_name="no_class_folders",
             folders={},
             kwargs={},
-            message="Folder '{dir}' has no class subfolders. The `folder` "
-            "source needs one subfolder of images per class.",
+            message="Argument `path` must be a folder of class subfolders "
+            "(one subfolder of images per class). Received: path='{dir}', "
+            "which has no subfolders. Point it at the folder above the class "
+            "folders, or use source='files' for a flat folder.",
         ),
         dict(
             testcase_name="class_folders_without_images",
             folders={"cats": 0},
             kwargs={},
-            message="Folder '{dir}' has class subfolders but no images "
-            "(extensions ['.bmp', '.gif', '.jpeg', '.jpg', '.png']).",
+            message="Argument `path` must hold images (extensions ['.bmp', "
+            "'.gif', '.jpeg', '.jpg', '.png']) in its class subfolders. "
+            "Received: path='{dir}', whose 1 subfolders hold no image files. "
+            "Point it at the folder of class folders of images.",
         ),
         dict(
             testcase_name="label_offset_rejected",

@@ -313,7 +313,10 @@ class CorruptTest(DataTestCase):
         images = os.path.join(self.dir, "images")
         with self.assertRaisesMessage(
             ValueError,
-            f"Every image of the files source at {images!r} is corrupt.",
+            f"Every image of the files source at {images!r} is corrupt. "
+            f"Received: skip_corrupt=True and {NUM_EXAMPLES} images, none of "
+            "which decodes. Check that the files are images (JPEG, PNG, GIF, "
+            "BMP) and were copied completely.",
         ):
             build(
                 "files",

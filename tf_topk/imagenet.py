@@ -30,6 +30,9 @@ NUM_CLASSES = 1000
 SYNSET_PATTERN = re.compile(r"^n\d{8}$")
 # ILSVRC2012 validation images: ILSVRC2012_val_00000001.JPEG is image 1.
 VALIDATION_FILE_PATTERN = re.compile(r"^ILSVRC2012_val_(\d{8})\.[A-Za-z]+$")
+# An integer label: ASCII digits only (int() also takes "1_000" and "٣").
+_INTEGER_PATTERN = re.compile(r"[+-]?[0-9]+")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _tfds_resource(name: str) -> str:
@@ -96,7 +99,7 @@ def label_lines(path) -> tuple[str, ...]:
 
     Line i of the result is line i + 1 of the file, so line numbers (and the
     ILSVRC image numbers they stand for) hold. A UTF-8 byte-order mark is
-    dropped; LF, CRLF and CR line ends all work.
+    dropped; LF, CRLF and CR line ends all work, and nothing else ends a line.
 
     Args:
         path: the labels file.
@@ -119,11 +122,18 @@ def label_lines(path) -> tuple[str, ...]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
         raise ValueError(
             f"Labels file {path!r} must be UTF-8 text. Received bytes that "
-            f"are not ({e})."
+            f"are not, on line {path}:{line} ({e}). Save the file as UTF-8."
         ) from e
-    return tuple(line.strip() for line in text.splitlines())
+    # Only LF, CRLF and CR end a line: str.splitlines() also splits at form
+    # feeds, \x1c-\x1e, \x85 and \u2028, which would shift every later line
+    # onto the wrong image.
+    lines = _LINE_END.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    return tuple(line.strip() for line in lines)
 
 
 def parse_label(token: str, *, label_offset: int = 0, where: str) -> int:
@@ -157,13 +167,12 @@ def parse_label(token: str, *, label_offset: int = 0, where: str) -> int:
                 "ILSVRC2012 synsets."
             )
         return index
-    try:
-        return int(token) - label_offset
-    except ValueError:
+    if not _INTEGER_PATTERN.fullmatch(token):
         raise ValueError(
             f"Label {token!r} of {where} is neither a WordNet synset "
             "(n01440764) nor an integer class index."
-        ) from None
+        )
+    return int(token) - label_offset
 
 
 def check_label(label: int, *, raw, num_classes: int, where: str) -> None:
@@ -245,7 +254,8 @@ def read_tsv_labels(
     """A TSV of `<file>\\t<label>[\\t...]` lines as labelled files.
 
     Blank lines are skipped; columns after the label are ignored. The order
-    is the file's. Whether the files exist is the caller's concern.
+    is the file's; a file listed twice is an error (it would count twice).
+    Whether the files exist is the caller's concern.
 
     >>> import tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".tsv") as f:
@@ -266,11 +276,12 @@ def read_tsv_labels(
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ValueError: a line without a tab, a bad token or a label out of
-            range, naming the file and line.
+        ValueError: a line without a tab, a bad token, a label out of
+            range or a file listed twice, naming the file and line.
     """
     path = os.fspath(path)
     rows = []
+    first_line = {}  # Normalised file -> the line that listed it first.
     for number, line in enumerate(label_lines(path), 1):
         if not line:
             continue
@@ -286,8 +297,14 @@ def read_tsv_labels(
         token = fields[1].strip()
         label_of = f"{file!r} ({where})"
         label = parse_label(token, label_offset=label_offset, where=label_of)
-        check_label(
-            label, raw=fields[1], num_classes=num_classes, where=label_of
-        )
+        check_label(label, raw=token, num_classes=num_classes, where=label_of)
+        key = os.path.normpath(file)
+        if key in first_line:
+            raise ValueError(
+                f"File {file!r} is listed twice in labels file {path!r}: on "
+                f"lines {first_line[key]} and {number} ({where}). List each "
+                "image once: a second line would count it twice."
+            )
+        first_line[key] = number
         rows.append(LabelledFile(file, label, number))
     return tuple(rows)

@@ -44,6 +44,7 @@ def read(
     if any("\t" in line for line in imagenet.label_lines(labels_file)):
         files, labels = _tsv(
             path,
+            names,
             labels_file,
             label_offset=label_offset,
             num_classes=num_classes,
@@ -82,8 +83,19 @@ def _default_labels_file(path: str, names: list[str]) -> str:
     return labels_file
 
 
-def _tsv(path: str, labels_file: str, *, label_offset: int, num_classes: int):
-    """(files, labels) of a `<file>\\t<label>` TSV, in its order."""
+def _tsv(
+    path: str,
+    names: list[str],
+    labels_file: str,
+    *,
+    label_offset: int,
+    num_classes: int,
+):
+    """(files, labels) of a `<file>\\t<label>` TSV, in its order.
+
+    Every image directly in `path` must be listed: one left out would
+    silently shrink the evaluation.
+    """
     rows = imagenet.read_tsv_labels(
         labels_file,
         label_offset=label_offset,
@@ -96,6 +108,20 @@ def _tsv(path: str, labels_file: str, *, label_offset: int, num_classes: int):
                 f"File {row.file!r} listed at {labels_file}:{row.line} "
                 "does not exist."
             )
+    listed = {os.path.normpath(row.file) for row in rows}
+    unlisted = [
+        name
+        for name in names
+        if records.is_image(name)
+        and os.path.normpath(os.path.join(path, name)) not in listed
+    ]
+    if unlisted:
+        raise ValueError(
+            f"Argument `labels_file` must label every image in {path!r}; "
+            f"{len(unlisted)} are not listed, e.g. {unlisted[:3]}. Received: "
+            f"labels_file={labels_file!r}. Add a '<file>\\t<label>' line "
+            "for each, or move them out of the folder."
+        )
     return [row.file for row in rows], [row.label for row in rows]
 
 
@@ -129,9 +155,13 @@ def _ilsvrc_lines(
         file = os.path.join(path, name)
         if not 1 <= number <= len(lines) or not lines[number - 1]:
             raise ValueError(
-                f"Image {file!r} is number {number} but labels file "
-                f"{labels_file!r} has no label on line {number} "
-                f"({len(lines)} lines)."
+                f"Argument `labels_file` has no label for image {file!r}: "
+                f"line {number} of the file is "
+                f"{'blank' if number <= len(lines) else 'missing'} "
+                f"({len(lines)} lines). Received: labels_file="
+                f"{labels_file!r}. Pass the ground truth of these images "
+                "(line i labels ILSVRC2012_val_%08d.JPEG % i), or remove "
+                "the unlabelled images."
             )
         token = lines[number - 1]
         where = f"{file!r} ({labels_file}:{number})"

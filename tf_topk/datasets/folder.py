@@ -35,8 +35,10 @@ def read(path, *, num_classes: int) -> records.Records:
     classes = [name.rstrip("/") for name in classes]
     if not classes:
         raise ValueError(
-            f"Folder {path!r} has no class subfolders. The `folder` source "
-            "needs one subfolder of images per class."
+            "Argument `path` must be a folder of class subfolders (one "
+            f"subfolder of images per class). Received: path={path!r}, "
+            "which has no subfolders. Point it at the folder above the "
+            "class folders, or use source='files' for a flat folder."
         )
     synsets = imagenet.synset_index()
     if all(name in synsets for name in classes):
@@ -67,8 +69,11 @@ def read(path, *, num_classes: int) -> records.Records:
                 labels.append(index[name])
     if not files:
         raise ValueError(
-            f"Folder {path!r} has class subfolders but no images "
-            f"(extensions {list(records.IMAGE_EXTENSIONS)})."
+            "Argument `path` must hold images (extensions "
+            f"{list(records.IMAGE_EXTENSIONS)}) in its class subfolders. "
+            f"Received: path={path!r}, whose {len(classes)} subfolders hold "
+            "no image files. Point it at the folder of class folders of "
+            "images."
         )
     logging.info(
         "Folder %s: %d images in %d classes, labels by %s.",

@@ -12,6 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from google.protobuf import message
 
 from tf_topk import imagenet
 from tf_topk.datasets import records
@@ -42,7 +43,7 @@ def read(
     """
     files = _shard_files(path)
     counts = [
-        _count_checked(file, label_key, label_offset, num_classes)
+        _count_checked(file, image_key, label_key, label_offset, num_classes)
         for file in files
     ]
     num_examples = int(sum(counts))
@@ -105,24 +106,53 @@ def _shard_files(path) -> list[str]:
 
 
 def _count_checked(
-    file: str, label_key: str, label_offset: int, num_classes: int
+    file: str,
+    image_key: str,
+    label_key: str,
+    label_offset: int,
+    num_classes: int,
 ) -> int:
-    """The number of records of one shard, after checking their labels.
+    """The number of records of one shard, after checking them.
 
-    One pass over labels only, to count exactly and check the label range
-    before any image is decoded.
+    One pass parses every record's image bytes (not decoded) and label, to
+    count exactly and check the features and the label range before any
+    image is decoded. Raises a `ValueError` naming the shard and record.
     """
-    label_spec = {label_key: tf.io.FixedLenFeature([], tf.int64)}
-    labels = np.concatenate(
-        [np.zeros([0], np.int64)]
-        + [
-            batch[label_key]
-            for batch in tf.data.TFRecordDataset(file)
-            .batch(4096)
-            .map(lambda serialized: tf.io.parse_example(serialized, label_spec))
-            .as_numpy_iterator()
-        ]
+    spec = {
+        image_key: tf.io.FixedLenFeature([], tf.string),
+        label_key: tf.io.FixedLenFeature([], tf.int64),
+    }
+    batches = (
+        tf.data.TFRecordDataset(file)
+        .batch(4096)
+        .map(
+            lambda serialized: tf.io.parse_example(serialized, spec)[label_key]
+        )
     )
+    parts = [np.zeros([0], np.int64)]
+    try:
+        parts.extend(batches.as_numpy_iterator())
+    except tf.errors.DataLossError as e:
+        readable = _readable_records(file)
+        raise ValueError(
+            f"TFRecord shard {file!r} is truncated or corrupt: only its "
+            f"first {readable} records read ({e.message}). "
+            "Copy the shard again, or leave it out of `path`."
+        ) from e
+    except tf.errors.InvalidArgumentError as e:
+        found = _first_bad_record(file, image_key, label_key)
+        record = (
+            f"Record {found[0]} of TFRecord shard {file!r} {found[1]}"
+            if found
+            else f"A record of TFRecord shard {file!r} fails ({e.message})"
+        )
+        raise ValueError(
+            f"{record}. Expected a tf.train.Example with one encoded image "
+            f"(bytes) at image_key={image_key!r} and one int64 label at "
+            f"label_key={label_key!r}: pass the keys the shard uses, or "
+            "rewrite it."
+        ) from e
+    labels = np.concatenate(parts)
     shifted = labels - label_offset
     bad = np.flatnonzero((shifted < 0) | (shifted >= num_classes))
     if bad.size:
@@ -134,6 +164,60 @@ def _count_checked(
             where=f"{file!r} record {record}",
         )
     return len(labels)
+
+
+def _readable_records(file: str) -> int:
+    """How many records of a damaged shard read before the damage."""
+    count = 0
+    try:
+        for _ in tf.data.TFRecordDataset(file):
+            count += 1
+    except tf.errors.DataLossError:
+        pass
+    return count
+
+
+def _first_bad_record(
+    file: str, image_key: str, label_key: str
+) -> tuple[int, str] | None:
+    """(index, what is wrong) of the first record the parser refuses.
+
+    Only called after a parse failed, to name the record; None when no
+    record shows a problem here (the parser's own message is used then).
+    """
+    for index, serialized in enumerate(
+        tf.data.TFRecordDataset(file).as_numpy_iterator()
+    ):
+        problem = _record_problem(serialized, image_key, label_key)
+        if problem:
+            return index, problem
+    return None
+
+
+def _record_problem(
+    serialized: bytes, image_key: str, label_key: str
+) -> str | None:
+    """Why a record is not an ImageNet-layout example, or None if it is."""
+    try:
+        example = tf.train.Example.FromString(serialized)
+    except message.DecodeError:
+        return "is not a serialized tf.train.Example"
+    features = example.features.feature
+    for key, kind in ((image_key, "bytes_list"), (label_key, "int64_list")):
+        if key not in features:
+            found = {
+                k: features[k].WhichOneof("kind") for k in sorted(features)
+            }
+            return f"has no feature {key!r} (its features: {found})"
+        stored = features[key].WhichOneof("kind")
+        if stored is None:
+            return f"holds no values in feature {key!r}, not 1"
+        if stored != kind:
+            return f"stores feature {key!r} as a {stored}, not a {kind}"
+        num_values = len(getattr(features[key], kind).value)
+        if num_values != 1:
+            return f"holds {num_values} values in feature {key!r}, not 1"
+    return None
 
 
 def _record_namer(files: list[str], counts: list[int]):
