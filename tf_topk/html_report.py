@@ -1,0 +1,490 @@
+"""A run's workdir -> one self-contained report.html (and TensorBoard images).
+
+`write(workdir)` reads what a run left (results.json, per_class.csv and,
+with `--config.eval.save_predictions=True`, predictions/*.jsonl) and writes
+`<workdir>/report.html`: the results table with intervals and published
+figures, the top-k curve for k = 1..10, the per-class top-1 distribution and
+the 20 worst classes, the most confused class pairs, the tie and non-finite
+counts, the run's config, versions and throughput, and thumbnails of wrong
+predictions where the images are files.
+
+Nothing on the page is fetched: plots and thumbnails are data URIs, the
+style is inline, and a Content-Security-Policy (`CONTENT_SECURITY_POLICY`)
+makes the browser refuse any other request, so a page that would leak one
+fails loudly (a console error) instead of silently. Every string from the run
+is HTML-escaped. The same plots go to `<workdir>/tensorboard` as images.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from tf_topk import plots, run_files
+
+REPORT_FILE = "report.html"
+TENSORBOARD_DIR = "tensorboard"
+SAVE_PREDICTIONS_FLAG = "--config.eval.save_predictions=True"
+# Images only as data URIs, style only inline, nothing else at all.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+)
+NUM_WORST = 20
+THUMBNAIL_SIZE = 160
+_FILE_SOURCES = ("files", "folder")
+_STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto;
+  max-width: 1100px; padding: 0 20px 40px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 8px 0 16px; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left;
+  vertical-align: top; }
+th { background: #f3f3f3; } td.num { text-align: right;
+  font-variant-numeric: tabular-nums; }
+img.plot { max-width: 100%; display: block; margin: 8px 0; }
+.note { background: #fff6d8; border-left: 4px solid #e0b000;
+  padding: 6px 10px; }
+.grid { display: grid; gap: 12px;
+  grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); }
+figure { margin: 0; font-size: 12px; } figure img { max-width: 100%; }
+.wrong { color: #a40000; } .true { color: #2e7d32; }
+pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
+code { overflow-wrap: anywhere; }
+"""
+
+
+def thumbnail(path: str, *, size: int = THUMBNAIL_SIZE) -> bytes:
+    """JPEG bytes of the image at `path`, its longer side at most `size`."""
+    image = tf.io.decode_image(
+        tf.io.read_file(path), channels=3, expand_animations=False
+    )
+    if max(image.shape[0], image.shape[1]) > size:  # Never enlarged.
+        resized = tf.image.resize(
+            image, (size, size), preserve_aspect_ratio=True, antialias=True
+        )
+        image = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return tf.io.encode_jpeg(image, quality=85).numpy()
+
+
+def write_tensorboard_images(
+    figures: Mapping[str, bytes], logdir: str, *, step: int = 0
+) -> None:
+    """Writes each PNG of `figures` as a TensorBoard image named by its key."""
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for name, png in figures.items():
+            image = tf.image.decode_png(png, channels=3)
+            tf.summary.image(f"report/{name}", image[tf.newaxis], step=step)
+    writer.close()
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    """A base64 data URI: an image embedded in the page."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def short_name(name: str) -> str:
+    """The first of a class's synonyms: 'tabby, tabby cat' -> 'tabby'."""
+    return name.split(",")[0].strip() or name
+
+
+def _h2(title: str) -> str:
+    anchor = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return f'<h2 id="{anchor}">{_e(title)}</h2>'
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _percent(fraction: float | None, digits: int = 2) -> str:
+    return "" if fraction is None else f"{100 * fraction:.{digits}f}%"
+
+
+def _table(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]]) -> str:
+    """An HTML table; numbers are right-aligned, every cell escaped."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header or ())
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="num">{_e(v)}</td>'
+            if isinstance(v, (int, float))
+            else f"<td>{_e(v)}</td>"
+            for v in row
+        )
+        body.append(f"<tr>{cells}</tr>")
+    head = f"<tr>{head}</tr>" if head else ""
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _plot(png: bytes, alt: str) -> str:
+    return (
+        f'<img class="plot" alt="{_e(alt)}" src="{data_uri(png, "image/png")}">'
+    )
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_e(text)}</p>'
+
+
+def _needs_predictions(what: str) -> str:
+    return _note(
+        f"{what} needs the run's predictions: run it again with "
+        f"{SAVE_PREDICTIONS_FLAG}."
+    )
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return "" if value is None else str(value)
+
+
+def _mapping(record: Mapping[str, Any] | None) -> str:
+    if not record:
+        return ""
+    return _table(None, [(k, _value(v)) for k, v in record.items()])
+
+
+def ks_of(results: Mapping[str, Any]) -> list[int]:
+    """The evaluated k of results.json (its `top{k}` keys), ascending."""
+    return sorted(
+        int(match.group(1))
+        for key in results
+        if (match := re.fullmatch(r"top(\d+)", key))
+    )
+
+
+def _results_section(results: Mapping[str, Any]) -> str:
+    published = results.get("published") or {}
+    rows = []
+    for k in ks_of(results):
+        accuracy = results[f"top{k}"]
+        low, high = results.get(f"top{k}_interval95") or (None, None)
+        reference = published.get(f"top{k}")
+        difference = (
+            f"{100 * (accuracy - reference):+.2f} points"
+            if reference is not None and accuracy is not None
+            else ""
+        )
+        rows.append(
+            (
+                k,
+                _percent(accuracy),
+                f"{results.get(f'top{k}_correct')} / "
+                f"{results.get('num_scored')}",
+                f"[{_percent(low)}, {_percent(high)}]"
+                if low is not None
+                else "",
+                _percent(reference),
+                difference,
+            )
+        )
+    header = ["k", "accuracy", "correct / scored", "95% interval"]
+    header += ["published", "difference"]
+    return _h2("Results") + _table(header, rows)
+
+
+def _curve_section(results, predictions, figures) -> str:
+    title = _h2("Top-k accuracy, k = 1..10")
+    if predictions is None:
+        return title + _needs_predictions("The top-k curve")
+    accuracies = run_files.topk_accuracies(predictions)
+    if not accuracies:
+        return title + _note("No labeled prediction to draw the curve from.")
+    published = {
+        int(key[3:]): value
+        for key, value in (results.get("published") or {}).items()
+        if re.fullmatch(r"top\d+", key)
+    }
+    figures["topk_curve"] = plots.topk_curve(accuracies, published=published)
+    ks = ["k"] + list(range(1, len(accuracies) + 1))
+    return (
+        title
+        + _plot(figures["topk_curve"], "top-k accuracy curve")
+        + f"<p>Over {sum(1 for p in predictions if p.labels)} labeled "
+        "predictions.</p>"
+        + _table(ks, [["accuracy"] + [_percent(a) for a in accuracies]])
+    )
+
+
+def _classes_section(rows, name, figures) -> str:
+    title = _h2("Per-class top-1")
+    scored = [row for row in rows if row.top1 is not None]
+    if not scored:
+        return title + _note(
+            "No per-class counts: per_class.csv is absent or empty, and no "
+            f"predictions were saved ({SAVE_PREDICTIONS_FLAG})."
+        )
+    figures["per_class_top1"] = plots.per_class_histogram(
+        [row.top1 for row in scored]
+    )
+    worst = sorted(scored, key=lambda r: (r.top1, -r.count, r.index))
+    worst = worst[:NUM_WORST]
+    figures["worst_classes"] = plots.bar_chart(
+        [f"{row.index} {short_name(name(row.index))}" for row in worst],
+        [100 * row.top1 for row in worst],
+        title=f"The {len(worst)} worst classes",
+        xlabel="top-1 accuracy (%)",
+    )
+    table = _table(
+        ["class", "name", "correct / count", "top-1"],
+        [
+            (
+                r.index,
+                name(r.index),
+                f"{r.correct} / {r.count}",
+                _percent(r.top1),
+            )
+            for r in worst
+        ],
+    )
+    return (
+        title
+        + _plot(figures["per_class_top1"], "per-class top-1 histogram")
+        + f"<h3>The {len(worst)} worst classes</h3>"
+        + _plot(figures["worst_classes"], "worst classes")
+        + table
+    )
+
+
+def _pairs_section(predictions, name, figures) -> str:
+    title = _h2("Most confused class pairs")
+    if predictions is None:
+        return title + _needs_predictions("The confused pairs")
+    pairs = run_files.confused_pairs(predictions)
+    if not pairs:
+        return title + _note("No top-1 error among the labeled predictions.")
+    figures["confused_pairs"] = plots.bar_chart(
+        [
+            f"{short_name(name(t))} \u2192 {short_name(name(c))}"
+            for t, c, _ in pairs
+        ],
+        [n for _, _, n in pairs],
+        title="Most confused pairs (true \u2192 predicted)",
+        xlabel="top-1 errors",
+        value_format="{:.0f}",
+    )
+    table = _table(
+        ["true class", "predicted as", "errors"],
+        [(f"{t} {name(t)}", f"{c} {name(c)}", n) for t, c, n in pairs],
+    )
+    return title + _plot(figures["confused_pairs"], "confused pairs") + table
+
+
+def _counts_section(results: Mapping[str, Any]) -> str:
+    data = results.get("data") or {}
+    ties = results.get("ties") or {}
+    rules = f"ties (rule: {results.get('ties_rule')})"
+    rows = [
+        (rules, ", ".join(f"{k}: {n}" for k, n in ties.items())),
+        ("non-finite predictions", _value(results.get("nonfinite"))),
+        ("unlabeled examples left out", _value(results.get("unlabeled"))),
+        ("corrupt files skipped", _value(data.get("num_skipped"))),
+        ("resumed from", _value(results.get("resumed_from"))),
+    ]
+    text = _h2("Ties and non-finite predictions") + _table(None, rows)
+    skipped = data.get("skipped") or []
+    if skipped:
+        text += "<p>Skipped files:</p>" + _table(
+            ["file"], [(s,) for s in skipped]
+        )
+    for cause in results.get("diagnostics") or []:
+        text += _note(f"Likely cause of a shortfall: {cause}")
+    return text
+
+
+def _run_section(results: Mapping[str, Any]) -> str:
+    model = results.get("model")
+    parts = [_h2("Run"), "<h3>Model</h3>"]
+    if isinstance(model, Mapping):
+        parts.append(_mapping(model))
+    else:
+        parts.append(f"<p>{_e(model)}</p>")
+    for member in results.get("members") or []:
+        parts.append(_mapping(member))
+    parts += ["<h3>Data</h3>", _mapping(results.get("data"))]
+    parts.append("<h3>Preprocessing</h3>")
+    parts += [_mapping(p) for p in results.get("preprocessing") or []]
+    throughput = dict(results.get("throughput") or {})
+    throughput["wall_time_s"] = results.get("wall_time_s")
+    parts += ["<h3>Throughput</h3>", _mapping(throughput)]
+    parts += [
+        "<h3>Versions and devices</h3>",
+        _mapping(results.get("versions")),
+    ]
+    parts.append(
+        _mapping(
+            {
+                "device": results.get("device"),
+                "devices": results.get("devices"),
+                "distribution": results.get("distribution"),
+            }
+        )
+    )
+    config = json.dumps(results.get("config"), indent=2, sort_keys=True)
+    parts.append(
+        "<details open><summary>Config</summary>"
+        f"<pre>{_e(config)}</pre></details>"
+    )
+    return "".join(parts)
+
+
+def _figure(p: run_files.Prediction, path: str, name) -> str:
+    true = ", ".join(f"{c} {name(c)}" for c in p.labels)
+    score = f" ({p.top_scores[0]:.2f})" if p.top_scores else ""
+    predicted = f"{p.top_classes[0]} {name(p.top_classes[0])}{score}"
+    uri = data_uri(thumbnail(path), "image/jpeg")
+    return (
+        f'<figure><img alt="{_e(p.id)}" src="{uri}"><figcaption>'
+        f'<div class="true">true: {_e(true)}</div>'
+        f'<div class="wrong">predicted: {_e(predicted)}</div>'
+        f"<code>{_e(p.id)}</code></figcaption></figure>"
+    )
+
+
+def _thumbnails_section(results, predictions, name, limit: int) -> str:
+    title = _h2("Wrong predictions")
+    data = results.get("data") or {}
+    if data.get("source") not in _FILE_SOURCES or not data.get("path"):
+        return title + _note(
+            "Thumbnails need image files: the data source is "
+            f"{data.get('source')!r}, not one of {list(_FILE_SOURCES)}."
+        )
+    if predictions is None:
+        return title + _needs_predictions("Thumbnails of wrong predictions")
+    figures, missing = [], []
+    for p in run_files.wrong_predictions(predictions, limit=limit):
+        path = os.path.join(data["path"], p.id)
+        try:
+            figures.append(_figure(p, path, name))
+        except (tf.errors.OpError, ValueError):
+            missing.append(p.id)
+    text = title + (
+        f"<p>The {len(figures)} most confident top-1 errors.</p>"
+        f'<div class="grid">{"".join(figures)}</div>'
+    )
+    if missing:
+        text += _note(
+            f"{len(missing)} image(s) could not be read under "
+            f"{data['path']}: {', '.join(missing[:5])}"
+        )
+    return text
+
+
+def _title(results: Mapping[str, Any]) -> str:
+    model = results.get("model")
+    model_name = model.get("name") if isinstance(model, Mapping) else model
+    data = results.get("data") or {}
+    where = data.get("name") or data.get("path") or data.get("source")
+    split = f" ({data['split']})" if data.get("split") else ""
+    return f"{model_name} on {where}{split}"
+
+
+def _subtitle(results: Mapping[str, Any]) -> str:
+    data = results.get("data") or {}
+    parts = [f"{results.get('num_examples')} examples"]
+    parts.append(f"source: {data.get('source')}")
+    if results.get("wall_time_s") is not None:
+        parts.append(f"{results['wall_time_s']:.1f} s")
+    return ", ".join(parts)
+
+
+def render(
+    results: Mapping[str, Any],
+    per_class: Sequence[run_files.ClassRow],
+    predictions: Sequence[run_files.Prediction] | None,
+    *,
+    max_thumbnails: int = 24,
+) -> tuple[str, dict[str, bytes]]:
+    """The page's HTML and its plots as {name: PNG bytes}, from a run's files.
+
+    Args:
+        results: results.json as a dict.
+        per_class: per_class.csv's rows (may be empty).
+        predictions: the saved predictions, or None when none were saved.
+        max_thumbnails: at most this many thumbnails of wrong predictions.
+
+    Returns:
+        (html, figures): the page, and the plots it embeds by name.
+    """
+    name = run_files.class_namer(per_class)
+    rows = per_class
+    if not any(row.top1 is not None for row in rows) and predictions:
+        rows = run_files.per_class_from_predictions(predictions)
+    figures: dict[str, bytes] = {}
+    title = _title(results)
+    sections = [
+        _results_section(results),
+        _curve_section(results, predictions, figures),
+        _classes_section(rows, name, figures),
+        _pairs_section(predictions, name, figures),
+        _counts_section(results),
+        _thumbnails_section(results, predictions, name, max_thumbnails),
+        _run_section(results),
+    ]
+    contents = " \u00b7 ".join(
+        f'<a href="#{anchor}">{text}</a>'
+        for anchor, text in re.findall(
+            r'<h2 id="([^"]+)">([^<]*)</h2>', "".join(sections)
+        )
+    )
+    body = [
+        f"<h1>tf_topk report: {_e(title)}</h1>",
+        f"<p>{_e(_subtitle(results))}</p><nav>{contents}</nav>",
+        *sections,
+    ]
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        '<meta http-equiv="Content-Security-Policy" '
+        f'content="{CONTENT_SECURITY_POLICY}">'
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+    return page, figures
+
+
+def write(workdir: str, *, max_thumbnails: int = 24) -> str:
+    """Writes `<workdir>/report.html` and the plots to TensorBoard.
+
+    Args:
+        workdir: a finished run's folder (holds results.json).
+        max_thumbnails: at most this many thumbnails of wrong predictions
+            (0 for none).
+
+    Returns:
+        The path of report.html.
+
+    Raises:
+        FileNotFoundError: `workdir` has no results.json.
+        ValueError: `max_thumbnails` is negative, or a predictions line is
+            malformed.
+    """
+    if not isinstance(max_thumbnails, int) or max_thumbnails < 0:
+        raise ValueError(
+            "Argument `max_thumbnails` must be a non-negative integer. "
+            f"Received: max_thumbnails={max_thumbnails!r}"
+        )
+    page, figures = render(
+        run_files.read_results(workdir),
+        run_files.read_per_class(workdir),
+        run_files.read_predictions(workdir),
+        max_thumbnails=max_thumbnails,
+    )
+    path = os.path.join(workdir, REPORT_FILE)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "w") as f:
+        f.write(page)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+    if figures:
+        write_tensorboard_images(
+            figures, os.path.join(workdir, TENSORBOARD_DIR)
+        )
+    return path

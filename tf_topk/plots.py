@@ -1,0 +1,169 @@
+"""The report's figures: matplotlib (Agg, no display) rendered to PNG bytes.
+
+Each function takes plain numbers and names and returns the PNG bytes, so
+the same image goes into report.html (as a data URI) and into TensorBoard
+(decoded to a tensor). Figures are closed after rendering: a report draws a
+handful of them and must not accumulate pyplot state.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib import figure, ticker  # noqa: E402 (after the backend)
+
+# One figure width for all plots, so they line up on the page.
+WIDTH_IN = 8.0
+DPI = 100
+_BLUE = "#3465a4"
+_ORANGE = "#ce5c00"
+
+
+def _png(fig: figure.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _short(name: str, width: int) -> str:
+    return textwrap.shorten(name, width=width, placeholder="...")
+
+
+def topk_curve(
+    accuracies: Sequence[float],
+    *,
+    published: dict[int, float] | None = None,
+) -> bytes:
+    """Top-k accuracy against k = 1..len(accuracies), as a PNG.
+
+    Args:
+        accuracies: entry i is the top-(i + 1) accuracy, a fraction.
+        published: {k: fraction} marked as points (e.g. {1: 0.749}).
+
+    Returns:
+        The PNG bytes.
+    """
+    if not accuracies:
+        raise ValueError(
+            "Argument `accuracies` must hold at least the top-1 accuracy. "
+            f"Received: accuracies={list(accuracies)!r}"
+        )
+    ks = list(range(1, len(accuracies) + 1))
+    percent = [100 * a for a in accuracies]
+    fig = figure.Figure(figsize=(WIDTH_IN, 3.6))
+    axes = fig.subplots()
+    axes.plot(ks, percent, marker="o", color=_BLUE, label="this run")
+    for k, value in zip(ks, percent):
+        axes.annotate(
+            f"{value:.1f}",
+            (k, value),
+            textcoords="offset points",
+            xytext=(0, -14),
+            ha="center",
+            fontsize=8,
+        )
+    marks = {k: v for k, v in (published or {}).items() if v is not None}
+    if marks:
+        axes.scatter(
+            list(marks),
+            [100 * v for v in marks.values()],
+            marker="x",
+            s=60,
+            color=_ORANGE,
+            label="published",
+            zorder=3,
+        )
+    axes.set_xticks(ks)
+    axes.set_xlabel("k")
+    axes.set_ylabel("top-k accuracy (%)")
+    low = min(percent + [100 * v for v in marks.values()])
+    axes.set_ylim(max(0.0, low - 8), 101)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    axes.set_title("Top-k accuracy")
+    return _png(fig)
+
+
+def per_class_histogram(top1: Sequence[float]) -> bytes:
+    """Histogram of the per-class top-1 accuracies (fractions), as a PNG."""
+    fig = figure.Figure(figsize=(WIDTH_IN, 3.2))
+    axes = fig.subplots()
+    values = [100 * v for v in top1]
+    axes.hist(values, bins=[5 * i for i in range(21)], color=_BLUE)
+    if values:
+        mean = sum(values) / len(values)
+        axes.axvline(mean, color=_ORANGE, linestyle="--")
+        axes.annotate(
+            f"mean of classes {mean:.1f}%",
+            (mean, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(-4, -12),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+            color=_ORANGE,
+        )
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("top-1 accuracy of a class (%)")
+    axes.set_ylabel("classes")
+    axes.set_title(f"Per-class top-1 ({len(values)} classes with examples)")
+    axes.grid(alpha=0.3, axis="y")
+    return _png(fig)
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    xlabel: str,
+    value_format: str = "{:.1f}",
+) -> bytes:
+    """Horizontal bars, the first label on top (e.g. the worst classes).
+
+    Args:
+        labels: one label per bar; long labels are shortened.
+        values: the bar lengths.
+        title: the figure title.
+        xlabel: the value axis label.
+        value_format: format of the number written at each bar's end.
+
+    Returns:
+        The PNG bytes.
+    """
+    if len(labels) != len(values):
+        raise ValueError(
+            "Arguments `labels` and `values` must have the same length. "
+            f"Received: {len(labels)} labels and {len(values)} values"
+        )
+    height = 1.0 + 0.28 * max(len(labels), 1)
+    fig = figure.Figure(figsize=(WIDTH_IN, height))
+    axes = fig.subplots()
+    positions = list(range(len(labels)))
+    axes.barh(positions, values, color=_BLUE)
+    axes.set_yticks(positions, [_short(label, 48) for label in labels])
+    axes.tick_params(axis="y", labelsize=8)
+    axes.invert_yaxis()
+    top = max(values, default=0) or 1
+    if all(float(v).is_integer() for v in values):  # Counts: whole ticks.
+        axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    axes.set_xlim(0, top * 1.15)
+    for position, value in zip(positions, values):
+        axes.annotate(
+            value_format.format(value),
+            (value, position),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    axes.set_xlabel(xlabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3, axis="x")
+    return _png(fig)
