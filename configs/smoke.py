@@ -14,7 +14,11 @@ from tf_topk import presets
 
 
 def get_config(arg=None):
-    del arg  # One preset only.
+    if arg:
+        raise ValueError(
+            f"configs/smoke.py has no presets. Received: {arg!r}; use "
+            "--config=configs/smoke.py"
+        )
     config = presets.imagenet("mobilenet")
     with config.unlocked():
         config.preset = "smoke"

@@ -272,7 +272,7 @@ RUN_CASES = (
     (
         "truncated_jpeg_among_good_ones",
         truncate_first_image,
-        tf.errors.InvalidArgumentError,
+        ValueError,
         r"Could not read or decode image {tmp}/images/class_00/image_0000\.jpg"
         r" \(corrupt, truncated or not an image\)\. Fix or remove it, or pass "
         r"skip_corrupt=True to leave it out",

@@ -145,7 +145,16 @@ class TableTest(tf.test.TestCase):
         )
         self.assertEqual(
             list(csv.reader(io.StringIO(text))),
-            [["class_index", "class_name", "correct", "count", "top1"]],
+            [
+                [
+                    "class_index",
+                    "class_name",
+                    "correct",
+                    "count",
+                    "top1",
+                    "synset",
+                ]
+            ],
         )
 
 

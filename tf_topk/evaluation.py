@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -99,14 +100,13 @@ def evaluate(
             "log" or "none".
         log_every_n_examples: interval of the progress log lines.
         metadata: copied into the result (and results.json).
-        checkpoint_dir: save the state here (the counts and the number of
-            batches done; see `tf_topk.checkpoints`) every
-            `checkpoint_every_n_examples` examples, at the end, and on
-            SIGTERM / SIGINT, after which `checkpoints.Interrupted` is
-            raised. A later call with the same folder and the same run
-            resumes from it: the skipped batches are read again by the
-            input pipeline but not run through the model, and the counts
-            equal an uninterrupted run's. Not with several workers.
+        checkpoint_dir: save the state (counts, batches done; see
+            `tf_topk.checkpoints`) here every `checkpoint_every_n_examples`
+            examples, at the end and on SIGTERM / SIGINT (then raise
+            `checkpoints.Interrupted`). A later call of the same run resumes
+            from it with the counts of an uninterrupted run (the input
+            pipeline reads the counted batches again; the model does not
+            see them). Not with several workers.
         checkpoint_every_n_examples: the saving interval (0: only on a
             signal and at the end).
         resume: restore a checkpoint found in `checkpoint_dir`; False
@@ -117,11 +117,10 @@ def evaluate(
         progress_file: where `progress.json` (counts so far, examples done
             and expected, `"complete"`) is written at every save; default
             `<checkpoint_dir>/progress.json`.
-        predictions_dir: write every example's id, labels, top-10 classes
-            and scores here, streamed batch by batch (`tf_topk.predictions`
-            gives the format); ids come from a string batch after the
-            labels or weights (`datasets.build(..., with_ids=True)`), else
-            from positions.
+        predictions_dir: stream every example's id, labels, top-10
+            classes and scores here (format: `tf_topk.predictions`); ids
+            from a string batch after the labels or weights
+            (`datasets.build(..., with_ids=True)`), else positions.
 
     Returns:
         An `EvalResult`; `resumed_from` says where a resumed run started.
@@ -235,7 +234,7 @@ def _resolve(
     spec = dataset.element_spec
     predictions.check_element_spec(spec)
     use_bar = progress_display.uses_bar(progress)
-    num_classes = _num_classes(model)
+    num_classes = models.num_classes(model)
     metrics.check_k_fits(ks, num_classes)
     multi_label = spec[1].shape.rank == 2 and spec[1].shape[-1] != 1
     if batch_size is None:
@@ -255,16 +254,6 @@ def _resolve(
         strategy=strategy,
         distributed=not distribute.is_default(strategy),
     )
-
-
-def _num_classes(model) -> int:
-    shape = getattr(model, "output_shape", None)
-    if shape is None or not isinstance(shape[-1], int):
-        raise ValueError(
-            "Argument `model` must have a static number of output classes "
-            f"(output_shape[-1]). Received: output_shape={shape}"
-        )
-    return int(shape[-1])
 
 
 def _infer_batch_size(dataset: tf.data.Dataset) -> int:
@@ -474,6 +463,9 @@ def _run_steps(
             element = next(iterator)
         except StopIteration:
             break
+        except tf.errors.InvalidArgumentError as e:  # A failed input check.
+            found = re.search(r"assertion failed: \[(.*)\]", e.message, re.S)
+            raise ValueError(found[1] if found else e.message) from e
         t1 = time.perf_counter()
         outputs = step(*element[:3])
         local = strategy.experimental_local_results(outputs)

@@ -32,6 +32,7 @@ from tf_topk import (
     evaluation,
     imagenet,
     members,
+    predictions,
     presets,
     provenance,
     report,
@@ -64,6 +65,7 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         The `results.EvalResult` (with its metadata).
     """
     _check(config)
+    _check_workdir(workdir)
     strategy = _strategy(config.distribution)
     data = config.data
     if data.source == "tfds":
@@ -82,9 +84,11 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         model = members.combine(built, config.ensemble_weights)
     options = [member.options for member in built]
     # One model reads a batch of images; an ensemble a tuple, one a member.
+    save_predictions = bool(workdir and config.eval.save_predictions)
     build_kwargs = {
         **data_kwargs,
         "preprocess": options[0] if len(options) == 1 else options,
+        "with_ids": save_predictions,
     }
     dataset, info = datasets.build(**build_kwargs, with_info=True)
     logging.info(
@@ -114,14 +118,18 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         resume=config.eval.resume,
         fingerprint=_fingerprint(metadata),
         progress_file=workdir and os.path.join(workdir, PROGRESS_FILE),
+        predictions_dir=os.path.join(workdir, predictions.DIRECTORY)
+        if save_predictions
+        else None,
     )
     # From here on the counts exist: optional steps may only warn.
     causes = _diagnose(result, model, dataset, metadata, config)
     metadata = dataclasses.replace(metadata, diagnostics=tuple(causes))
     result = dataclasses.replace(result, metadata=metadata.to_dict())
     if workdir and (strategy is None or distribute.is_chief(strategy)):
+        names, synsets = _class_names(model, info)
         paths = report.write(
-            result, workdir, class_names=_class_names(model, info)
+            result, workdir, class_names=names, synsets=synsets
         )
         logging.info("Wrote %s", paths["results"])
         # results.json holds the counts now: the resume state is done.
@@ -186,8 +194,26 @@ def _check(config: config_dict.ConfigDict) -> None:
     if data.source != "tfds" and not data.path:
         raise ValueError(
             f"`config.data.path` must be set for config.data.source="
-            f"{data.source!r}. Received: None"
+            f"{data.source!r}. Received: {data.path!r}"
         )
+
+
+def _check_workdir(workdir: str | None) -> None:
+    """The workdir must be a folder, or creatable, before any work."""
+    if not workdir:
+        return
+    if tf.io.gfile.exists(workdir) and not tf.io.gfile.isdir(workdir):
+        raise ValueError(
+            "Argument `workdir` must be a folder (or a path where one can be "
+            f"created). Received: workdir={workdir!r}, which is a file."
+        )
+    try:
+        tf.io.gfile.makedirs(workdir)
+    except (OSError, tf.errors.OpError) as e:
+        raise ValueError(
+            "Argument `workdir` must be a folder (or a path where one can be "
+            f"created). Received: workdir={workdir!r} ({e})."
+        ) from e
 
 
 def _strategy(name: str) -> tf.distribute.Strategy | None:
@@ -207,6 +233,8 @@ def _data_kwargs(data: config_dict.ConfigDict) -> dict[str, Any]:
         label_offset=data.label_offset,
         num_classes=data.num_classes,
         skip_corrupt=data.skip_corrupt,
+        image_key=data.image_key,
+        label_key=data.label_key,
     )
 
 
@@ -307,17 +335,27 @@ def _diagnose(result, model, dataset, metadata, config) -> list[str]:
         return [f"top-1 is {shortfall:.1%} below the published figure."]
 
 
-def _class_names(model, info) -> list[str] | None:
-    """Class names for per_class.csv: the source's, else the synsets."""
+def _class_names(model, info) -> tuple[list[str] | None, list[str] | None]:
+    """(names in words, synsets) of the classes, where known.
+
+    The 1000 ImageNet classes are named in words ("tabby, tabby cat"),
+    other label spaces by the source's class names.
+    """
     num_outputs = model.output_shape[-1]
-    if len(info.class_names) == num_outputs:
-        return list(info.class_names)
-    if num_outputs == imagenet.NUM_CLASSES:
-        return list(imagenet.synsets())
-    return None
+    names = list(info.class_names) if info.class_names else None
+    if num_outputs == imagenet.NUM_CLASSES and (
+        names is None or names == list(imagenet.synsets())
+    ):
+        return list(imagenet.class_names()), list(imagenet.synsets())
+    if names is not None and len(names) == num_outputs:
+        return names, None
+    return None, None
 
 
 def main(argv: list[str]) -> None:
+    if len(argv) > 1 and argv[1] in COMMANDS:
+        _command(argv[1], argv[2:])
+        return
     if len(argv) > 1:
         raise app.UsageError(
             f"Unexpected arguments: {argv[1:]}. Pass options as flags, e.g. "
@@ -338,12 +376,46 @@ def main(argv: list[str]) -> None:
     print(_summary(result, _CONFIG.value.model.name))
 
 
+COMMANDS = {
+    "compare": "tf-topk compare RUN_A RUN_B --workdir=OUT: a paired "
+    "comparison of two finished runs saved with "
+    "--config.eval.save_predictions=True (writes OUT/comparison.json).",
+    "report": "tf-topk report RUN: writes RUN/report.html, one "
+    "self-contained page of plots and tables (and the plots to the run's "
+    "TensorBoard log).",
+}
+
+
+def _command(name: str, args: list[str]) -> None:
+    """`tf-topk compare A B --workdir=C` and `tf-topk report A`."""
+    wanted = 2 if name == "compare" else 1
+    if len(args) != wanted or (name == "compare" and not _WORKDIR.value):
+        raise app.UsageError(
+            f"Usage: {COMMANDS[name]} Received: {[name, *args]} with "
+            f"--workdir={_WORKDIR.value!r}"
+        )
+    # Lazy: matplotlib and the analysis are not needed to evaluate.
+    from tf_topk import analysis, html_report
+
+    try:
+        if name == "compare":
+            comparison = analysis.compare_runs(*args, _WORKDIR.value)
+            print(analysis.format_comparison(comparison))
+        else:
+            print(f"Wrote {html_report.write(args[0])}")
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e)) from e
+
+
 def _summary(result: results.EvalResult, name: str) -> str:
     published = result.metadata.get("published") or {}
     table = report.format_table(
         result,
         title=f"tf_topk: {name}",
         published={1: published.get("top1"), 5: published.get("top5")},
+        class_names=imagenet.class_names()
+        if len(result.per_class_count or ()) == imagenet.NUM_CLASSES
+        else None,
     )
     causes = result.metadata.get("diagnostics") or []
     return "\n".join([table] + [f"  likely cause: {c}" for c in causes])
@@ -390,8 +462,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
+        text = str(e)
+        if "Error whilst parsing config file" in text:
+            # The config's own error (e.g. an unknown preset), without the
+            # traceback ml_collections wraps around it.
+            last = text.strip().splitlines()[-1]
+            raise SystemExit(last.split(": ", 1)[-1]) from e
         raise SystemExit(
-            f"FATAL Flags parsing error: {e}\nPass --helpshort or "
+            f"FATAL Flags parsing error: {text}\nPass --helpshort or "
             "--helpfull to see help on flags."
         ) from e
     except (AttributeError, KeyError) as e:

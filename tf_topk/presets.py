@@ -104,6 +104,11 @@ def data_section() -> config_dict.ConfigDict:
             "path": config_dict.placeholder(str),
             # files: the ground truth (ILSVRC line-per-image or a TSV).
             "labels_file": config_dict.placeholder(str),
+            # tfrecord / tfds: the image and label features; None = the
+            # source's default (image/encoded, image/class/label; tfds' own
+            # supervised keys).
+            "image_key": config_dict.placeholder(str),
+            "label_key": config_dict.placeholder(str),
             # Subtracted from stored labels; None = the source's default
             # (1 for tfrecord, 0 otherwise).
             "label_offset": config_dict.placeholder(int),
@@ -158,6 +163,10 @@ def eval_section() -> config_dict.ConfigDict:
             # Resume from <workdir>/checkpoint when it holds this run's
             # state; False starts afresh (and replaces it).
             "resume": True,
+            # Write every example's id, labels, top-10 classes and scores
+            # under <workdir>/predictions/ (for `tf-topk compare` and
+            # `tf-topk report`).
+            "save_predictions": False,
         }
     )
 

@@ -49,12 +49,17 @@ def results_json(result: results.EvalResult) -> str:
 
 
 def per_class_csv(
-    result: results.EvalResult, class_names: Sequence[str] | None = None
+    result: results.EvalResult,
+    class_names: Sequence[str] | None = None,
+    synsets: Sequence[str] | None = None,
 ) -> str:
-    """Top-1 per true class: class_index, class_name, correct, count, top1."""
+    """Top-1 per true class: class_index, class_name, correct, count, top1,
+    synset (class names in words, e.g. "tabby, tabby cat" for n02123045)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["class_index", "class_name", "correct", "count", "top1"])
+    writer.writerow(
+        ["class_index", "class_name", "correct", "count", "top1", "synset"]
+    )
     if result.per_class_count is None:
         return buffer.getvalue()
     for index, (correct, count) in enumerate(
@@ -66,7 +71,8 @@ def per_class_csv(
             else ""
         )
         top1 = f"{correct / count:.6f}" if count else ""
-        writer.writerow([index, name, correct, count, top1])
+        synset = synsets[index] if synsets and index < len(synsets) else ""
+        writer.writerow([index, name, correct, count, top1, synset])
     return buffer.getvalue()
 
 
@@ -75,6 +81,7 @@ def write(
     workdir: str,
     *,
     class_names: Sequence[str] | None = None,
+    synsets: Sequence[str] | None = None,
     step: int = 0,
 ) -> dict[str, str]:
     """Writes results.json, per_class.csv and TensorBoard scalars.
@@ -82,7 +89,8 @@ def write(
     Args:
         result: what to write; its `metadata` goes into results.json.
         workdir: the output folder (created; local or any tf.io.gfile path).
-        class_names: names for per_class.csv (e.g. the 1000 synsets).
+        class_names: names for per_class.csv, in words where known.
+        synsets: the WordNet synset of each class, for per_class.csv.
         step: the TensorBoard step (e.g. the epoch).
 
     Returns:
@@ -102,7 +110,9 @@ def write(
     # per_class.csv and the TensorBoard scalars are extras: a failure to
     # write them is logged, and results.json (the counts) is still written.
     try:
-        _write_atomic(paths["per_class"], per_class_csv(result, class_names))
+        _write_atomic(
+            paths["per_class"], per_class_csv(result, class_names, synsets)
+        )
     except (OSError, tf.errors.OpError) as e:
         logging.warning("Could not write %s: %s", paths["per_class"], e)
     try:
@@ -129,8 +139,14 @@ def format_table(
     *,
     title: str = "",
     published: dict[int, float] | None = None,
+    class_names: Sequence[str] | None = None,
+    num_worst: int = 5,
 ) -> str:
-    """A short human-readable table of the result."""
+    """A short human-readable table of the result.
+
+    With `class_names`, a last line names the `num_worst` classes of
+    lowest top-1 (among classes with examples).
+    """
     published = published or {}
     lines = [title] if title else []
     lines.append(
@@ -160,4 +176,20 @@ def format_table(
         f"{result.input_time_s:.1f} s, model {result.model_time_s:.1f} s)"
     )
     lines.extend(extras)
+    top1 = result.per_class_top1
+    if class_names and top1 and num_worst:
+        ranked = sorted(
+            (value, index)
+            for index, value in enumerate(top1)
+            if not math.isnan(value)
+        )[:num_worst]
+        lines.append(
+            "worst classes (top-1): "
+            + "; ".join(
+                f"{class_names[i]} {result.per_class_correct[i]}/"
+                f"{result.per_class_count[i]}"
+                for _, i in ranked
+                if i < len(class_names)
+            )
+        )
     return "\n".join(lines)

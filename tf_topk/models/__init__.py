@@ -40,6 +40,7 @@ from tf_topk.models.wrappers import (
     ClassProbabilities,
     InputPreprocessing,
     inference_model,
+    num_classes,
     predict,
 )
 
@@ -59,5 +60,6 @@ __all__ = [
     "inference_model",
     "load",
     "names",
+    "num_classes",
     "predict",
 ]

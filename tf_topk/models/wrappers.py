@@ -392,3 +392,18 @@ def predict(model, images, num_classes: int) -> tf.Tensor:
             tf.reshape(outputs, [-1, num_crops, num_classes]), axis=1
         )
     return outputs
+
+
+def num_classes(model) -> int:
+    """The number of classes `model` outputs (its static last dimension).
+
+    Raises:
+        ValueError: the model has no static number of outputs.
+    """
+    shape = getattr(model, "output_shape", None)
+    if shape is None or not isinstance(shape[-1], int):
+        raise ValueError(
+            "Argument `model` must have a static number of output classes "
+            f"(output_shape[-1]). Received: output_shape={shape}"
+        )
+    return int(shape[-1])
