@@ -233,6 +233,7 @@ def _classes_section(rows, name, figures) -> str:
         [100 * row.top1 for row in worst],
         title=f"The {len(worst)} worst classes",
         xlabel="top-1 accuracy (%)",
+        max_value=100,
     )
     table = _table(
         ["class", "name", "correct / count", "top-1"],

@@ -124,6 +124,7 @@ def bar_chart(
     title: str,
     xlabel: str,
     value_format: str = "{:.1f}",
+    max_value: float | None = None,
 ) -> bytes:
     """Horizontal bars, the first label on top (e.g. the worst classes).
 
@@ -133,6 +134,8 @@ def bar_chart(
         title: the figure title.
         xlabel: the value axis label.
         value_format: format of the number written at each bar's end.
+        max_value: the end of the value axis (e.g. 100 for percentages);
+            default: from the largest value.
 
     Returns:
         The PNG bytes.
@@ -151,9 +154,12 @@ def bar_chart(
     axes.tick_params(axis="y", labelsize=8)
     axes.invert_yaxis()
     top = max(values, default=0) or 1
-    if all(float(v).is_integer() for v in values):  # Counts: whole ticks.
-        axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    axes.set_xlim(0, top * 1.15)
+    if max_value is not None:
+        axes.set_xlim(0, max_value)
+    else:
+        if all(float(v).is_integer() for v in values):  # Counts: whole ticks.
+            axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        axes.set_xlim(0, top * 1.15)
     for position, value in zip(positions, values):
         axes.annotate(
             value_format.format(value),
