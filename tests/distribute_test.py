@@ -38,7 +38,8 @@ class _FakeStrategy:
         self.index = index
         self.num_replicas_in_sync = num_workers * replicas_per_worker
 
-    def distribute_datasets_from_function(self, dataset_fn):
+    def distribute_datasets_from_function(self, dataset_fn, options=None):
+        del options  # Where tensors are fetched: no devices here.
         return dataset_fn(
             tf.distribute.InputContext(
                 num_input_pipelines=self.num_workers,
