@@ -270,17 +270,10 @@ class CommandLineResumeTest(tf.test.TestCase):
             *extra,
         ]
 
-    def test_sigterm_then_the_same_command_gives_the_same_counts(self):
-        images = self.create_tempdir().full_path
-        write_smoke_images(images, num_examples=40, num_correct=28)
-        workdir = self.create_tempdir().full_path
-        env = {
-            **os.environ,
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "PYTHONPATH": os.path.dirname(os.path.abspath(__file__)),
-        }
+    def interrupt(self, command, env, after="Processed 8 images"):
+        """Runs `command`, sends SIGTERM once `after` is logged: (rc, log)."""
         process = subprocess.Popen(
-            self.command(images, workdir),
+            command,
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
@@ -290,11 +283,23 @@ class CommandLineResumeTest(tf.test.TestCase):
         lines = []
         for line in process.stdout:
             lines.append(line)
-            if "Processed 8 images" in line:
+            if after in line:
                 process.send_signal(signal.SIGTERM)
                 break
         output = "".join(lines) + process.communicate(timeout=300)[0]
-        self.assertEqual(process.returncode, 128 + signal.SIGTERM, output)
+        return process.returncode, output
+
+    def test_sigterm_then_the_same_command_gives_the_same_counts(self):
+        images = self.create_tempdir().full_path
+        write_smoke_images(images, num_examples=40, num_correct=28)
+        workdir = self.create_tempdir().full_path
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": os.path.dirname(os.path.abspath(__file__)),
+        }
+        returncode, output = self.interrupt(self.command(images, workdir), env)
+        self.assertEqual(returncode, 128 + signal.SIGTERM, output)
         self.assertIn("Received SIGTERM", output)
         self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
         with open(os.path.join(workdir, "progress.json")) as f:
@@ -325,19 +330,7 @@ class CommandLineResumeTest(tf.test.TestCase):
         self.assertFalse(os.path.exists(os.path.join(workdir, "progress.json")))
 
         # Another batch size: the checkpoint of the first run is refused.
-        process = subprocess.Popen(
-            self.command(images, workdir),
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for line in process.stdout:
-            if "Processed 8 images" in line:
-                process.send_signal(signal.SIGTERM)
-                break
-        process.communicate(timeout=300)
+        self.interrupt(self.command(images, workdir), env)
         completed = subprocess.run(
             self.command(images, workdir, "--config.data.batch_size=8"),
             cwd=REPO,
