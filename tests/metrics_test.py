@@ -1,5 +1,6 @@
 """Specification of the streaming top-k metrics (`tf_topk.metrics`)."""
 
+import dataclasses
 import doctest
 import math
 
@@ -75,7 +76,7 @@ class HandCheckedTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_hand_counts_with_partial_last_batch(self):
         self.assertAllEqual(reference_rank(LABELS, LOGITS), RANKS)
-        metric = metrics.TopKAccuracies(ks=(1, 3, 5))
+        metric = metrics.TopKAccuracies(ks=(1, 3, 5), count_ties=True)
         for labels, logits, _ in batches(LABELS, LOGITS, 4):
             metric.update_state(labels, logits)
         self.assertEqual(results(metric), {"top1": 0.4, "top3": 0.8, "top5": 1})
@@ -224,8 +225,32 @@ class HandCheckedTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_docstring_examples_run(self):
         failures, attempted = doctest.testmod(metrics)
-        self.assertGreaterEqual(attempted, 11)
+        self.assertGreaterEqual(attempted, 12)
         self.assertEqual(failures, 0)
+
+    def test_ties_are_counted_on_request(self):
+        logits = np.zeros((3, NUM_CLASSES), np.float32)
+        metric = metrics.TopKAccuracies(ks=(1, 5))
+        metric.update_state([0, 1, 2], logits)
+        self.assertIsNone(metric.counts().ties)
+        self.assertFalse(metric.get_config()["count_ties"])
+        self.assertEqual(metric.counts().correct, (3.0, 3.0))
+        counting = metrics.TopKAccuracies(ks=(1, 5), count_ties=True)
+        counting.update_state([0, 1, 2], logits)
+        self.assertEqual(counting.counts().ties, (3.0, 0.0))
+        self.assertEqual(counting.counts().correct, (3.0, 3.0))
+        # The exclusive rule counts wrong what the tie decided.
+        exclusive = metrics.TopKAccuracy(1, ties="exclusive", count_ties=True)
+        exclusive.update_state([0, 1, 2], logits)
+        self.assertEqual(exclusive.counts().correct, (0.0,))
+        self.assertEqual(exclusive.counts().ties, (3.0,))
+
+    def test_local_counts(self):
+        metric = metrics.TopKAccuracies(ks=(1, 3))
+        metric.update_state(LABELS, LOGITS, sample_weight=np.full(10, 0.5))
+        self.assertEqual(metric.local_counts(), ((2.0, 4.0), 5.0))
+        strategy = tf.distribute.get_strategy()
+        self.assertEqual(metric.local_counts(strategy), ((2.0, 4.0), 5.0))
 
 
 class TiesTest(tf.test.TestCase, parameterized.TestCase):
@@ -246,7 +271,9 @@ class TiesTest(tf.test.TestCase, parameterized.TestCase):
             "exclusive": {"top1": 0.0, "top5": 1.0},
         }
         for ties, want in expected.items():
-            metric = metrics.TopKAccuracies(ks=(1, 5), ties=ties)
+            metric = metrics.TopKAccuracies(
+                ks=(1, 5), ties=ties, count_ties=True
+            )
             update = metric.update_state
             if in_function:
                 update = tf.function(update, jit_compile=jit_compile)
@@ -285,9 +312,11 @@ class TiesTest(tf.test.TestCase, parameterized.TestCase):
         labels = np.array([2], np.int32)
         logits = np.array([[3, 2, 2, 2, 1]], np.float32)
         ks = (1, 2, 3, 4, 5)
-        inclusive = metrics.TopKAccuracies(ks=ks)
+        inclusive = metrics.TopKAccuracies(ks=ks, count_ties=True)
         inclusive.update_state(labels, logits)
-        exclusive = metrics.TopKAccuracies(ks=ks, ties="exclusive")
+        exclusive = metrics.TopKAccuracies(
+            ks=ks, ties="exclusive", count_ties=True
+        )
         exclusive.update_state(labels, logits)
         self.assertEqual(inclusive.counts().correct, (0, 1, 1, 1, 1))
         self.assertEqual(exclusive.counts().correct, (0, 0, 0, 1, 1))
@@ -298,7 +327,9 @@ class TiesTest(tf.test.TestCase, parameterized.TestCase):
         # Classes 0 and 1 tie for first; both fit in the top 2.
         labels = np.array([0, 1], np.int32)
         logits = np.array([[3, 3, 1, 0, 0]] * 2, np.float32)
-        metric = metrics.TopKAccuracies(ks=(1, 2), ties="exclusive")
+        metric = metrics.TopKAccuracies(
+            ks=(1, 2), ties="exclusive", count_ties=True
+        )
         metric.update_state(labels, logits)
         self.assertEqual(metric.counts().correct, (0.0, 2.0))
         self.assertEqual(metric.counts().ties, (2.0, 0.0))
@@ -339,7 +370,7 @@ class NonFiniteTest(tf.test.TestCase, parameterized.TestCase):
     def test_large_finite_scores_are_not_nonfinite(self):
         # The batch sum overflows float32 but every row is finite.
         logits = np.array([[3e38, 3e38, 0.0], [0.0, 3e38, 3e38]], np.float32)
-        metric = metrics.TopKAccuracies(ks=(1, 2))
+        metric = metrics.TopKAccuracies(ks=(1, 2), count_ties=True)
         metric.update_state([0, 2], logits)
         self.assertEqual(metric.counts().nonfinite, 0.0)
         self.assertEqual(metric.counts().correct, (2.0, 2.0))
@@ -373,6 +404,37 @@ class ValidationTest(tf.test.TestCase, parameterized.TestCase):
             r"Received label:.*\[7\].*num_classes:.*5",
         ):
             update(tf.constant([0, 7, 2]), tf.constant(LOGITS[:3]))
+
+    def test_assertions_raise_in_a_graph_and_compile_away_under_xla(self):
+        # The public behaviour the metrics rely on (no XLA-context probe):
+        # tf.debugging.Assert raises in a graph and is a no-op under XLA.
+        def check(x):
+            tf.debugging.Assert(tf.reduce_all(x > 0), ["x must be > 0", x])
+            return x + 1
+
+        negative = tf.constant([-1.0])
+        with self.assertRaises(tf.errors.InvalidArgumentError):
+            tf.function(check)(negative)
+        self.assertAllEqual(tf.function(check, jit_compile=True)(negative), [0])
+        metric = metrics.TopKAccuracy(k=1)
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError, "must be whole class indices"
+        ):
+            tf.function(metric.update_state)(
+                tf.constant([0.5, 1.0]), tf.constant(LOGITS[:2])
+            )
+
+    def test_k_above_unknown_num_classes_raises_in_a_graph(self):
+        update = tf.function(
+            metrics.TopKAccuracy(k=5).update_state,
+            input_signature=[
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([None, None], tf.float32),
+            ],
+        )
+        update(tf.constant([0]), tf.zeros([1, 5]))
+        with self.assertRaises(tf.errors.InvalidArgumentError):
+            update(tf.constant([0]), tf.zeros([1, 3]))
 
     def test_bad_label_counted_under_xla(self):
         metric = metrics.TopKAccuracies(ks=(1, 5))
@@ -481,7 +543,7 @@ class DtypeTest(tf.test.TestCase, parameterized.TestCase):
     def test_float16_rounding_creates_ties(self):
         # 1.0001 and 1.0002 are equal in float16: a tie, counted.
         logits = np.array([[1.0001, 1.0002, 0.0]])
-        metric = metrics.TopKAccuracy(k=1)
+        metric = metrics.TopKAccuracy(k=1, count_ties=True)
         metric.update_state([0], tf.constant(logits, tf.float16))
         self.assertEqual(float(metric.result()), 1.0)
         self.assertEqual(metric.counts().ties, (1.0,))
@@ -511,7 +573,7 @@ class ReferenceTest(tf.test.TestCase, parameterized.TestCase):
         labels, logits = random_logits(37, 20, seed)
         rng = np.random.default_rng(seed + 100)
         weights = rng.uniform(0, 2, 37).astype(np.float32) if weighted else None
-        ours = metrics.TopKAccuracies(ks=ks)
+        ours = metrics.TopKAccuracies(ks=ks, count_ties=True)
         dense = metrics.TopKAccuracies(ks=ks, sparse_labels=False)
         single = {k: metrics.TopKAccuracy(k=k) for k in ks}
         builtin = {
@@ -549,7 +611,7 @@ class ReferenceTest(tf.test.TestCase, parameterized.TestCase):
         logits[3] = 0.0  # all 20 classes tie: decided by it for every k
         counts = []
         for mode in ("eager", "function", "xla"):
-            metric = metrics.TopKAccuracies(ks=(1, 2, 5))
+            metric = metrics.TopKAccuracies(ks=(1, 2, 5), count_ties=True)
             update = metric.update_state
             if mode != "eager":
                 update = tf.function(update, jit_compile=mode == "xla")
@@ -561,88 +623,230 @@ class ReferenceTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(counts[0].ties, (1.0, 1.0, 1.0))
 
 
-class RankCountsTest(tf.test.TestCase, parameterized.TestCase):
-    """The fused rank count, on batches big enough to run through XLA."""
+TINY = np.finfo(np.float32).tiny
+
+
+def oracle_counts(labels, logits, ks, *, ties, weights=None, multi_hot=None):
+    """Brute-force counts: every class compared with the true class.
+
+    Independent of tf.math.in_top_k. Subnormal scores count as 0, as
+    TensorFlow's CPU kernels compare them.
+    """
+    scores = np.asarray(logits, np.float32)
+    scores = np.where(np.abs(scores) < TINY, np.float32(0), scores)
+    rows = np.arange(len(scores))
+    weight = np.ones(len(scores)) if weights is None else weights
+    finite = np.isfinite(scores).all(axis=1)
+    if multi_hot is None:
+        has_label = np.ones(len(scores), bool)
+        target = scores[rows, labels]
+    else:
+        # The best-scoring true class stands for the example.
+        has_label = multi_hot.any(axis=1)
+        target = np.where(multi_hot > 0, scores, -np.inf).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        above = (scores > target[:, None]).sum(axis=1)
+        at_least = (scores >= target[:, None]).sum(axis=1)
+    usable = finite & has_label
+    inclusive = [usable & (above < k) for k in ks]
+    exclusive = [usable & (at_least <= k) for k in ks]
+    correct = inclusive if ties == "inclusive" else exclusive
+
+    def total(mask):
+        return float(weight[mask].sum())
+
+    return metrics.Counts(
+        ks=tuple(ks),
+        correct=tuple(total(mask) for mask in correct),
+        num_examples=total(has_label),
+        ties=tuple(total(i & ~e) for i, e in zip(inclusive, exclusive)),
+        nonfinite=total(has_label & ~finite),
+        invalid_labels=0.0,
+        unlabeled=total(~has_label),
+    )
+
+
+def tied_logits(num_examples, num_classes, seed):
+    """Small whole-number scores (ties everywhere), NaN and Inf sprinkled."""
+    rng = np.random.default_rng(seed)
+    levels = max(4, num_classes // 8)
+    logits = rng.integers(0, levels, (num_examples, num_classes))
+    logits = logits.astype(np.float32)
+    labels = rng.integers(0, num_classes, num_examples).astype(np.int32)
+    logits[1, -1] = np.nan
+    logits[2, labels[2]] = np.inf  # the true class itself
+    logits[3, 0] = -np.inf
+    logits[4] = np.nan  # every score
+    logits[5] = 2.0  # every class tied with the true one
+    logits[6, labels[6]] = levels  # alone at the top
+    return labels, logits
+
+
+def update_in(mode, metric):
+    if mode == "eager":
+        return metric.update_state
+    return tf.function(metric.update_state, jit_compile=mode == "xla")
+
+
+class OracleTest(tf.test.TestCase, parameterized.TestCase):
+    """Counts against a brute-force NumPy oracle, eagerly, in a graph and
+    under XLA, in batches of 7 (a partial last batch)."""
 
     def setUp(self):
         super().setUp()
         keras.backend.clear_session()
 
-    def tied_logits(self, num_examples, num_classes, seed):
-        """Small integer scores (ties everywhere) with NaN/Inf sprinkled."""
-        rng = np.random.default_rng(seed)
-        logits = rng.integers(0, 6, (num_examples, num_classes))
-        logits = logits.astype(np.float32)
-        labels = rng.integers(0, num_classes, num_examples).astype(np.int32)
-        logits[1, 7] = np.nan
-        logits[2, labels[2]] = np.inf  # the true class itself
-        logits[3, 0] = -np.inf
-        logits[4] = np.nan  # every score
-        logits[5] = 3.0  # every class tied with the true one
-        return labels, logits
+    def check(self, labels, logits, ks, *, weights=None, multi_hot=None):
+        y_true = labels if multi_hot is None else multi_hot
+        for ties in ("inclusive", "exclusive"):
+            want = oracle_counts(
+                labels,
+                logits,
+                ks,
+                ties=ties,
+                weights=weights,
+                multi_hot=multi_hot,
+            )
+            for mode in ("eager", "function", "xla"):
+                options = dict(multi_label=multi_hot is not None, ties=ties)
+                counting = metrics.TopKAccuracies(
+                    ks, count_ties=True, **options
+                )
+                plain = metrics.TopKAccuracies(ks, **options)
+                updates = [update_in(mode, m) for m in (counting, plain)]
+                for y, x, w in batches(y_true, logits, 7, weights):
+                    for update in updates:
+                        update(tf.constant(y), tf.constant(x), w)
+                self.assertEqual(counting.counts(), want, (ties, mode))
+                no_ties = dataclasses.replace(want, ties=None)
+                self.assertEqual(plain.counts(), no_ties, (ties, mode))
 
     @parameterized.named_parameters(
-        # 128 x 1000 and 50 x 1500 are above the plain-op size, so they run
-        # compiled; 1500 classes take the int64 fields, 1023 the widest
-        # int32 ones.
-        ("int32_fields", 128, 1000),
-        ("int32_fields_full", 70, 1023),
-        ("int64_fields", 50, 1500),
-        ("plain_ops", 9, 40),
+        ("five_classes", 23, 5, (1, 3, 5)),
+        ("k_is_num_classes", 12, 3, (1, 2, 3)),
+        ("imagenet_size", 30, 1000, (1, 5, 1000)),
+        ("many_classes", 9, 1500, (1, 5, 100)),
     )
-    def test_matches_numpy_and_in_top_k(self, num_examples, num_classes):
-        labels, logits = self.tied_logits(num_examples, num_classes, 0)
-        ks = (1, 5, 100 if num_classes > 100 else num_classes)
-        inclusive = metrics.decide(labels, logits, ks)
-        exclusive = metrics.decide(labels, logits, ks, ties="exclusive")
+    def test_tied_and_nonfinite(self, num_examples, num_classes, ks):
+        labels, logits = tied_logits(num_examples, num_classes, num_classes)
+        self.check(labels, logits, ks)
 
-        finite = np.isfinite(logits).all(axis=1)
-        target = logits[np.arange(num_examples), labels][:, None]
-        above = (logits > target).sum(axis=1)
-        at_least = (logits >= target).sum(axis=1)
-        self.assertAllEqual(inclusive.nonfinite, ~finite)
-        self.assertEqual(int((~finite).sum()), 4)
-        for i, k in enumerate(ks):
-            want_inclusive = finite & (above < k)
-            want_exclusive = finite & (at_least <= k)
-            self.assertAllEqual(inclusive.correct[:, i], want_inclusive)
-            self.assertAllEqual(exclusive.correct[:, i], want_exclusive)
-            self.assertAllEqual(
-                inclusive.correct[:, i], tf.math.in_top_k(labels, logits, k)
+    def test_sample_weights(self):
+        labels, logits = tied_logits(23, 5, 1)
+        rng = np.random.default_rng(2)
+        # Multiples of 1/2, so every sum is exact in any order.
+        weights = rng.integers(0, 5, 23) / 2
+        self.check(labels, logits, (1, 2, 5), weights=weights)
+
+    def test_multi_label(self):
+        labels, logits = tied_logits(23, 6, 3)
+        rng = np.random.default_rng(4)
+        multi_hot = (rng.random((23, 6)) < 0.3).astype(np.float32)
+        multi_hot[7] = 0.0  # no true label: left out
+        self.check(labels, logits, (1, 2, 6), multi_hot=multi_hot)
+
+    @parameterized.named_parameters(
+        ("float16", tf.float16),
+        ("bfloat16", tf.bfloat16),
+        ("float64", tf.float64),
+    )
+    def test_dtypes(self, dtype):
+        # Normal logits: the cast to a narrow dtype creates the ties.
+        rng = np.random.default_rng(5)
+        logits = 1.0 + 0.002 * rng.normal(size=(23, 40))
+        logits[3, 2] = np.nan
+        labels = rng.integers(0, 40, 23).astype(np.int32)
+        cast = tf.cast(tf.constant(logits), dtype)
+        as_float32 = tf.cast(cast, tf.float32).numpy()
+        for ties in ("inclusive", "exclusive"):
+            want = oracle_counts(labels, as_float32, (1, 5, 40), ties=ties)
+            metric = metrics.TopKAccuracies(
+                (1, 5, 40), ties=ties, count_ties=True
             )
+            metric.update_state(labels, cast)
+            self.assertEqual(metric.counts(), want, ties)
+        if dtype != tf.float64:
+            self.assertGreater(sum(want.ties), 0)
+
+    def test_inclusive_decisions_are_in_top_k(self):
+        # On CPU in_top_k itself calls a non-finite row wrong.
+        labels, logits = tied_logits(40, 30, 6)
+        for k in (1, 2, 5, 30):
             self.assertAllEqual(
-                inclusive.tie_decided[:, i], want_inclusive & ~want_exclusive
+                metrics.top_k_correct(labels, logits, k),
+                tf.math.in_top_k(labels, logits, k),
+                f"k={k}",
             )
-        # Row 5 ties everywhere: correct inclusively, decided by the tie.
-        self.assertTrue(bool(inclusive.correct[5, 0]))
-        self.assertFalse(bool(exclusive.correct[5, 0]))
 
-    def test_compiled_and_plain_ops_agree(self):
-        labels, logits = self.tied_logits(128, 1000, 1)
-        scores, labels = tf.constant(logits), tf.constant(labels)
-        plain = metrics._rank_counts_graph(scores, labels)
-        compiled = metrics._rank_counts_xla(scores, labels)
-        for a, b in zip(plain, compiled):
-            self.assertAllEqual(a, b)
-
-    def test_metric_on_compiled_batches_in_a_graph(self):
-        # Two batches of different sizes (a partial last batch) inside a
-        # tf.function: the compiled count serves both shapes.
-        labels, logits = self.tied_logits(200, 1000, 2)
-        metric = metrics.TopKAccuracies(ks=(1, 5))
-        update = tf.function(metric.update_state)
-        for y, x, _ in batches(labels, logits, 128):
-            update(tf.constant(y), tf.constant(x))
-        finite = np.isfinite(logits).all(axis=1)
-        target = logits[np.arange(200), labels][:, None]
-        above = (logits > target).sum(axis=1)
-        counts = metric.counts()
-        self.assertEqual(
-            counts.correct,
-            tuple(float((finite & (above < k)).sum()) for k in (1, 5)),
+    def test_xla_nan_rows_and_bad_labels_are_masked(self):
+        # XLA's in_top_k says True for these rows (TensorFlow issues 118376,
+        # 127909); the metric counts them wrong.
+        labels = tf.constant([0, 7, 1])
+        logits = tf.constant(
+            [[np.nan] * 5, [-1, -2, -3, -4, -5], [0, 1, 2, 3, 4]], tf.float32
         )
-        self.assertEqual(counts.nonfinite, 4.0)
-        self.assertEqual(counts.num_examples, 200.0)
+        metric = metrics.TopKAccuracies(ks=(1, 5), count_ties=True)
+        tf.function(metric.update_state, jit_compile=True)(labels, logits)
+        counts = metric.counts()
+        self.assertEqual(counts.correct, (0.0, 1.0))
+        self.assertEqual(counts.nonfinite, 1.0)
+        self.assertEqual(counts.invalid_labels, 1.0)
+        self.assertEqual(counts.ties, (0.0, 0.0))
+
+
+class NudgeTest(tf.test.TestCase, parameterized.TestCase):
+    """The exclusive rule at the edges of float32 (on CPU)."""
+
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+
+    @parameterized.named_parameters(
+        # Class 1 ties with the true class 0 at 0: the float below 0 is
+        # subnormal, which the CPU flushes to 0 again.
+        ("tie_at_zero", [0.0, 0.0, 1.0], (0, 1, 1), (0, 0, 1)),
+        ("tie_at_negative_zero", [-0.0, 0.0, 1.0], (0, 1, 1), (0, 0, 1)),
+        # A subnormal compares as 0: a tie.
+        ("subnormal", [1e-40, 0.0, 1.0], (0, 1, 1), (0, 0, 1)),
+        # The smallest normal float is above 0; just below it is subnormal.
+        ("smallest_normal", [TINY, 0.0, 1.0], (0, 1, 1), (0, 1, 1)),
+        ("negative_smallest_normal", [-TINY, -TINY, 1.0], (0, 1, 1), (0, 0, 1)),
+        # Nudged down, the lowest float32 becomes -inf.
+        ("lowest", [-3.4028235e38, -3.4028235e38, 1.0], (0, 1, 1), (0, 0, 1)),
+        ("lowest_alone", [-3.4028235e38, 0.0, 1.0], (0, 0, 1), (0, 0, 1)),
+        ("largest", [3.4028235e38, 3.4028235e38, 1.0], (1, 1, 1), (0, 1, 1)),
+    )
+    def test_true_class_zero(self, scores, inclusive, exclusive):
+        ks = (1, 2, 3)
+        logits = np.array([scores], np.float32)
+        for ties, want in (("inclusive", inclusive), ("exclusive", exclusive)):
+            self.assertEqual(
+                oracle_counts([0], logits, ks, ties=ties).correct,
+                tuple(map(float, want)),
+            )
+            for jit_compile in (False, True):
+                metric = metrics.TopKAccuracies(ks, ties=ties, count_ties=True)
+                with tf.device("/CPU:0"):
+                    update = tf.function(
+                        metric.update_state, jit_compile=jit_compile
+                    )
+                    update(tf.constant([0]), tf.constant(logits))
+                self.assertEqual(
+                    metric.counts().correct,
+                    tuple(map(float, want)),
+                    (ties, jit_compile),
+                )
+                ties_count = tuple(
+                    float(i and not e) for i, e in zip(inclusive, exclusive)
+                )
+                self.assertEqual(metric.counts().ties, ties_count)
+
+    def test_float64_scores_that_meet_in_float32(self):
+        logits = np.array([[1.0 + 1e-12, 1.0, 0.0]], np.float64)
+        metric = metrics.TopKAccuracy(k=1, ties="exclusive", count_ties=True)
+        metric.update_state([1], logits)
+        self.assertEqual(metric.counts().correct, (0.0,))
+        self.assertEqual(metric.counts().ties, (1.0,))
 
 
 class PerClassTest(tf.test.TestCase):
@@ -778,7 +982,7 @@ class KerasIntegrationTest(tf.test.TestCase, parameterized.TestCase):
                 ks=(5, 1), ties="exclusive", name="acc", dtype="float64"
             ),
             metrics.TopKAccuracy(k=3, sparse_labels=False),
-            metrics.TopKAccuracies(ks=(1,), multi_label=True),
+            metrics.TopKAccuracies(ks=(1,), multi_label=True, count_ties=True),
             metrics.PerClassTopKAccuracy(7, k=2, ties="exclusive"),
         ]
         for original in originals:
@@ -797,6 +1001,9 @@ class KerasIntegrationTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(originals[1].get_config()["k"], 3)
         self.assertFalse(originals[1].get_config()["sparse_labels"])
         self.assertTrue(originals[2].get_config()["multi_label"])
+        self.assertTrue(originals[2].get_config()["count_ties"])
+        self.assertFalse(originals[1].get_config()["count_ties"])
+        self.assertNotIn("ks", originals[1].get_config())
         self.assertEqual(originals[3].get_config()["num_classes"], 7)
 
 
@@ -819,7 +1026,7 @@ class DistributedTest(tf.test.TestCase, parameterized.TestCase):
         dataset = tf.data.Dataset.from_tensor_slices((labels, logits, weights))
         dataset = dataset.batch(batch_size)
 
-        single = metrics.TopKAccuracies(ks=(1, 3))
+        single = metrics.TopKAccuracies(ks=(1, 3), count_ties=True)
         single_per_class = metrics.PerClassTopKAccuracy(NUM_CLASSES, k=3)
         for y, x, w in dataset:
             single.update_state(y, x, w)
@@ -828,7 +1035,7 @@ class DistributedTest(tf.test.TestCase, parameterized.TestCase):
         strategy = tf.distribute.MirroredStrategy(devices)
         self.assertEqual(strategy.num_replicas_in_sync, 2)
         with strategy.scope():
-            mirrored = metrics.TopKAccuracies(ks=(1, 3))
+            mirrored = metrics.TopKAccuracies(ks=(1, 3), count_ties=True)
             per_class = metrics.PerClassTopKAccuracy(NUM_CLASSES, k=3)
 
         @tf.function
@@ -849,6 +1056,10 @@ class DistributedTest(tf.test.TestCase, parameterized.TestCase):
         self.assertGreater(single.counts().nonfinite, 0)
         self.assertAllClose(per_class.counts(), single_per_class.counts())
         self.assertAllClose(results(mirrored), results(single))
+        # This worker's replicas hold everything, summed without a collective.
+        correct, count = mirrored.local_counts(strategy)
+        self.assertAllClose(correct, single.counts().correct)
+        self.assertAllClose(count, single.counts().num_examples)
 
     def test_mirrored_model_evaluate(self):
         devices = conftest.logical_cpus(2)

@@ -1,49 +1,48 @@
 """Streaming top-k accuracy metrics with exact counts.
 
-Every metric here reduces a batch to per-example decisions and accumulates
-them with `tf.reduce_sum` into float64 counters, so `result()` is an exact
-count divided by an exact count. A decision comes from the true class's
-exact rank: one fused XLA pass over the scores counts, per row, the classes
-above the true one, those tied with it, and any NaN/Inf, which decides every
-k at once and is what `tf.math.in_top_k` decides (tests check they agree).
-
-Semantics shared by all metrics and by `top_k_correct`:
+`tf.math.in_top_k` decides, once per k; `tf.reduce_sum` counts, in float64
+sums of sample weights. A row sum finds the non-finite rows. Semantics:
 
 * **Ties.** With `ties="inclusive"` (the default, exactly `tf.math.in_top_k`)
   an example is correct when fewer than k classes score strictly higher than
-  the true class, so a tie straddling the k-th place counts as correct and a
-  constant model is 100% top-1. With `ties="exclusive"` every other class that
-  scores at least as high as the true class counts against it, so the same
-  tie counts as wrong. Either way the number of examples whose outcome was
-  decided by such a tie is counted (`counts().ties`).
-* **Non-finite rows.** A row of predictions holding any NaN or Inf counts as
-  wrong and is counted in `counts().nonfinite`.
+  the true class: a tie straddling the k-th place counts as correct, and a
+  constant model is 100% top-1. With `ties="exclusive"` every other class
+  that scores at least as high as the true class counts against it. With
+  `count_ties=True`, `counts().ties` counts the examples such a tie decided
+  (costs `in_top_k` again). Scores compare as on CPU: subnormals equal 0.
+* **Non-finite rows.** A row holding any NaN or Inf counts as wrong and is
+  counted in `counts().nonfinite`.
 * **Labels.** Sparse labels are class indices in [0, num_classes); anything
-  else raises (a `ValueError` eagerly, `tf.errors.InvalidArgumentError` in a
-  graph). Under XLA, where assertions are compiled away, such examples count
-  as wrong, are counted in `counts().invalid_labels`, and `result()` becomes
-  NaN so the run cannot report a plausible number. One-hot or probability
-  labels (`sparse_labels=False`) are reduced with an explicit argmax.
-  Multi-label ground truth (`multi_label=True`, multi-hot [B, C], as
-  ImageNet-ReaL) is correct when any true label is in the top k; examples
-  with no true label are left out of the counts (`counts().unlabeled`).
-* **Precision.** float16, bfloat16 and float64 predictions are cast to
-  float32 before ranking (float16 logits tie far more often; see ties).
-* **Sample weights.** Every counter is a sum of sample weights (1 by
-  default); weight 0 removes an example from every count (its label must
-  still be a valid class index: a bad label is bad data, whatever weight).
+  else raises (`ValueError` eagerly, `tf.errors.InvalidArgumentError` in a
+  graph). Under XLA, which compiles assertions away, such examples count as
+  wrong and in `counts().invalid_labels`, and `result()` becomes NaN. One-hot
+  or probability labels (`sparse_labels=False`) are argmax'ed. Multi-hot
+  labels (`multi_label=True`, ImageNet-ReaL) are correct when any true label
+  is in the top k; rows with none are left out (`counts().unlabeled`).
+* **Precision.** Predictions of any real dtype are cast to float32.
+* **Sample weights.** Every count is a sum of sample weights (default 1);
+  weight 0 removes an example from every count, but a bad label raises.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_topk import distribute
+
 _TIES = ("inclusive", "exclusive")
+# The smallest normal float32; CPU kernels flush smaller magnitudes to 0.
+_TINY = float(np.finfo(np.float32).tiny)
+_LABEL_HINT = (
+    "Check the label offset (1-based labels need label_offset=1) and the "
+    "model's number of classes."
+)
 
 
 def validate_k(k, argument="k"):
@@ -77,73 +76,6 @@ def validate_ks(ks):
     return tuple(sorted(ks))
 
 
-# Field width of `_rank_counts`' packed sum: int32 with 10-bit fields up to
-# 1023 classes, else int64 with 21-bit fields.
-_NARROW_MAX_CLASSES = (1 << 10) - 1
-_WIDE_MAX_CLASSES = (1 << 21) - 1
-
-
-def _rank_counts_graph(scores, labels):
-    """Per row: classes above the true one, at or above it, and finiteness.
-
-    One fused reduction: each score adds 1 + 2**b when above the true
-    class's score, 2**b when equal to it (the true class itself included)
-    and 2**(2b) when NaN or +-Inf, so the row sum packs the three counts in
-    b-bit fields (each at most num_classes < 2**b, so they never carry into
-    each other). Integer sums are exact in any order. A NaN compares false
-    to everything, so a NaN row's counts are meaningless, but its
-    non-finite field is not.
-    """
-    num_classes = scores.shape[1]
-    narrow = num_classes is not None and num_classes <= _NARROW_MAX_CLASSES
-    dtype, bits = (tf.int32, 10) if narrow else (tf.int64, 21)
-    if num_classes is not None and num_classes > _WIDE_MAX_CLASSES:
-        raise ValueError(
-            f"At most {_WIDE_MAX_CLASSES} classes are supported. Received: "
-            f"predictions of shape {scores.shape}"
-        )
-    target = tf.gather(scores, labels, axis=1, batch_dims=1)[:, None]
-    zero = tf.constant(0, dtype)
-    code = tf.where(
-        scores > target,
-        tf.constant(1 + (1 << bits), dtype),
-        tf.where(scores >= target, tf.constant(1 << bits, dtype), zero),
-    )
-    code += tf.where(
-        tf.math.is_finite(scores), zero, tf.constant(1 << (2 * bits), dtype)
-    )
-    total = tf.reduce_sum(code, axis=1)
-    field = tf.constant((1 << bits) - 1, dtype)
-    shift = tf.constant(bits, dtype)
-    greater = tf.bitwise.bitwise_and(total, field)
-    at_least = tf.bitwise.bitwise_and(
-        tf.bitwise.right_shift(total, shift), field
-    )
-    finite = tf.equal(tf.bitwise.right_shift(total, 2 * shift), 0)
-    return tf.cast(greater, tf.int32), tf.cast(at_least, tf.int32), finite
-
-
-# Compiled by XLA, the select-and-sum above is one fused loop that reads
-# each score once; as separate TF ops it would write [B, C] intermediates.
-# Inside an XLA computation (jit_compile, TPU) the call is simply inlined.
-_rank_counts_xla = tf.function(
-    _rank_counts_graph, jit_compile=True, reduce_retracing=True
-)
-
-
-# Below this many scores per batch, `_rank_counts` runs as plain TF ops.
-_SMALL_BATCH_ELEMENTS = 1 << 16
-
-
-def _rank_counts(scores, labels):
-    if scores.shape.num_elements() is not None and (
-        scores.shape.num_elements() < _SMALL_BATCH_ELEMENTS
-    ):
-        # Small batches: not worth an XLA compilation per shape.
-        return _rank_counts_graph(scores, labels)
-    return _rank_counts_xla(scores, labels)
-
-
 def validate_ties(ties):
     if ties not in _TIES:
         raise ValueError(
@@ -153,19 +85,101 @@ def validate_ties(ties):
     return ties
 
 
-def _in_xla_context() -> bool:
-    """Whether ops built now are compiled by XLA (jit_compile or TPU)."""
-    if tf.executing_eagerly():
-        return False
-    try:
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # Private API moved: take the static-shape path.
-        return True
-    graph = tf.compat.v1.get_default_graph()
-    return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+def check_k_fits(ks, num_classes_static):
+    if num_classes_static is not None and max(ks) > num_classes_static:
+        raise ValueError(
+            f"Argument `k` must be at most the number of classes "
+            f"({num_classes_static}). Received: k={max(ks)}"
+        )
 
 
-def _scores(predictions) -> tf.Tensor:
+def top_k_correct(labels, predictions, k: int = 5, **options) -> tf.Tensor:
+    """Whether each example's true class is among the top k predictions: a
+    bool tensor [B]. `options` (ties, sparse_labels, ...) as in `decide`.
+
+    >>> correct = top_k_correct([2, 0], [[0.1, 0.2, 0.7], [0.2, 0.5, 0.3]], 1)
+    >>> correct.numpy().tolist()
+    [True, False]
+    """
+    ks = (validate_k(k),)
+    return decide(labels, predictions, ks, **options).correct[0]
+
+
+class Decisions(NamedTuple):
+    """Per-example outcome of a batch: bool [len(ks), B] or [B] tensors."""
+
+    correct: tf.Tensor  # Under the chosen tie rule.
+    tie_decided: tf.Tensor | None  # None unless ties were counted.
+    nonfinite: tf.Tensor
+    invalid_label: tf.Tensor
+    has_label: tf.Tensor  # False for multi-label rows with no true label.
+    labels: tf.Tensor  # int32, the class each example was judged by.
+
+
+def decide(
+    labels,
+    predictions,
+    ks: Sequence[int] = (1, 5),
+    *,
+    ties: str = "inclusive",
+    count_ties: bool = False,
+    sparse_labels: bool = True,
+    multi_label: bool = False,
+) -> Decisions:
+    """Decides every example of a batch for every k (see module docstring).
+
+    Labels: class indices [B] or [B, 1]; or [B, C] one-hot or probabilities
+    (`sparse_labels=False`) or multi-hot (`multi_label=True`).
+    """
+    ks, ties = validate_ks(ks), validate_ties(ties)
+    scores = _scores(predictions, ks)
+    labels, has_label, in_range = _labels(
+        labels, scores, sparse_labels, multi_label
+    )
+    valid_labels = tf.where(has_label & in_range, labels, 0)
+    hits = [tf.math.in_top_k(valid_labels, scores, k) for k in ks]
+    with tf.control_dependencies(hits):  # Read last: no in_top_k waits on it.
+        finite = _finite_rows(scores)
+    # XLA's in_top_k says True to NaN rows, bad labels (TF #118376, #127909).
+    usable = has_label & in_range & finite
+    correct = inclusive = usable & tf.stack(hits)
+    tied = None
+    if count_ties or ties == "exclusive":
+        # A tie can only change the outcome of a row correct at max(ks).
+        exclusive = _exclusive(scores, valid_labels, ks, inclusive[-1])
+        tied = inclusive & ~exclusive
+        correct = inclusive if ties == "inclusive" else exclusive
+    nonfinite, invalid = has_label & ~finite, has_label & ~in_range
+    return Decisions(correct, tied, nonfinite, invalid, has_label, labels)
+
+
+def _finite_rows(scores):
+    """Whether each row is free of NaN and Inf, as its sum shows; a sum of
+    finite scores can overflow, so then every score of the batch is read."""
+    finite = tf.math.is_finite(tf.reduce_sum(scores, axis=1))
+    exact = lambda: tf.reduce_all(tf.math.is_finite(scores), axis=1)  # noqa: E731
+    return tf.cond(tf.reduce_all(finite), lambda: finite, exact)
+
+
+def _exclusive(scores, labels, ks, candidates):
+    """The exclusive rule: `tf.math.in_top_k` with the true score nudged
+    just below itself, so the classes tied with it rank above it. Rows other
+    than the candidates get label -1: wrong, and on CPU left unread."""
+    target = tf.gather(scores, labels, batch_dims=1)
+    below = tf.math.nextafter(target, tf.fill(tf.shape(target), -np.inf))
+    # Flushed to 0 on CPU, the float just below a score near 0 ties with it.
+    below = tf.where(tf.abs(target) < _TINY, -_TINY, below)
+    at_label = tf.stack([tf.range(tf.shape(labels)[0]), labels], axis=1)
+    scores = tf.tensor_scatter_nd_update(scores, at_label, below)
+    labels = tf.where(candidates, labels, -1)
+    # k = num_classes holds all, even a true score nudged to -inf.
+    everything = (tf.shape(scores)[1] <= ks)[:, None]
+    hits = [tf.math.in_top_k(labels, scores, k) for k in ks]
+    return candidates & (tf.stack(hits) | everything)
+
+
+def _scores(predictions, ks) -> tf.Tensor:
+    """Float32 [B, C] predictions, checked, with C >= max(ks)."""
     predictions = tf.convert_to_tensor(predictions)
     if not (predictions.dtype.is_floating or predictions.dtype.is_integer):
         raise TypeError(
@@ -177,21 +191,17 @@ def _scores(predictions) -> tf.Tensor:
             "Argument `predictions` must have shape [batch, num_classes]. "
             f"Received: shape={predictions.shape}"
         )
+    check_k_fits(ks, predictions.shape[1])
+    if predictions.shape[1] is None:  # Known at run time only: check k then.
+        tf.debugging.assert_less_equal(max(ks), tf.shape(predictions)[1])
     return tf.cast(predictions, tf.float32)
 
 
-def check_k_fits(ks, num_classes_static):
-    if num_classes_static is not None and max(ks) > num_classes_static:
-        raise ValueError(
-            f"Argument `k` must be at most the number of classes "
-            f"({num_classes_static}). Received: k={max(ks)}"
-        )
-
-
-def _sparse_labels(labels, scores, *, sparse, multi_label):
-    """Reduces any label form to int32 [B] plus a has-label mask [B]."""
+def _labels(labels, scores, sparse, multi_label):
+    """Labels as int32 [B], with has-label and in-range masks; bad labels
+    raise (eagerly, or in a graph through a `tf.debugging.Assert`)."""
     labels = tf.convert_to_tensor(labels)
-    batch = tf.shape(scores)[0]
+    has_label = tf.ones(tf.shape(scores)[:1], tf.bool)
     if multi_label or not sparse:
         if labels.shape.rank != 2:
             raise ValueError(
@@ -200,14 +210,12 @@ def _sparse_labels(labels, scores, *, sparse, multi_label):
                 f"Received: shape={labels.shape}"
             )
         labels.shape.assert_is_compatible_with(scores.shape)
-        positive = tf.cast(labels, tf.float32) > 0
+        labels, in_range = tf.cast(labels, tf.float32), has_label
         if multi_label:
             # The best-scoring true label is in the top k iff any is.
-            masked = tf.where(positive, scores, -np.inf)
-            has_label = tf.reduce_any(positive, axis=1)
-            return tf.argmax(masked, axis=1, output_type=tf.int32), has_label
-        index = tf.argmax(tf.cast(labels, tf.float32), axis=1)
-        return tf.cast(index, tf.int32), tf.ones([batch], tf.bool)
+            has_label = tf.reduce_any(labels > 0, axis=1)
+            labels = tf.where(labels > 0, scores, -np.inf)
+        return tf.argmax(labels, 1, output_type=tf.int32), has_label, in_range
     if labels.shape.rank == 2 and labels.shape[1] == 1:
         labels = tf.squeeze(labels, axis=1)
     if labels.shape.rank != 1:
@@ -217,189 +225,31 @@ def _sparse_labels(labels, scores, *, sparse, multi_label):
             f"Received: shape={labels.shape}"
         )
     if labels.dtype.is_floating:
-        integral = tf.reduce_all(tf.equal(labels, tf.round(labels)))
-        _assert(
-            integral,
-            ["Argument `labels` must be whole class indices. Received:"],
-            labels,
-        )
-    return tf.cast(labels, tf.int32), tf.ones([batch], tf.bool)
-
-
-def _assert(condition, message, labels):
-    """Raises on a false condition (a ValueError eagerly).
-
-    In a graph the assertion runs through automatic control dependencies;
-    XLA compiles it away.
-    """
-    if tf.executing_eagerly():
-        if not bool(condition):
-            received = np.asarray(labels).ravel()[:8].tolist()
-            raise ValueError(" ".join(message) + f" labels={received}")
-    elif not _in_xla_context():
-        tf.debugging.Assert(condition, message + [labels], summarize=8)
-
-
-def _check_label_range(labels, has_label, num_classes):
-    in_range = (labels >= 0) & (labels < num_classes)
-    bad = has_label & ~in_range
-    if tf.executing_eagerly():
-        bad_np = bad.numpy()
-        if bad_np.any():
-            index = int(np.argmax(bad_np))
-            raise ValueError(
-                f"Labels must be class indices in [0, {int(num_classes)}) "
-                f"(num_classes={int(num_classes)}). Received: "
-                f"label={int(labels[index])} for example {index} of the "
-                "batch. Check the label offset (1-based labels need "
-                "label_offset=1) and the model's number of classes."
-            )
-        return in_range
-    if not _in_xla_context():
-        # Empty on a replica that got no rows of a small batch.
-        first_bad = tf.boolean_mask(labels, bad)[:1]
-        tf.debugging.Assert(
-            ~tf.reduce_any(bad),
-            [
-                "Labels must be class indices in [0, num_classes). Received "
-                "label:",
-                first_bad,
-                "num_classes:",
-                num_classes,
-                "Check the label offset (1-based labels need label_offset=1) "
-                "and the model's number of classes.",
-            ],
-        )
-    return in_range
-
-
-@dataclasses.dataclass(frozen=True)
-class Decisions:
-    """Per-example outcome of one batch (all tensors of shape [B] or [B, K]).
-
-    Attributes:
-        correct: bool [B, len(ks)], under the chosen tie rule.
-        tie_decided: bool [B, len(ks)], outcome decided by a tie at the k-th
-            place (correct under "inclusive", wrong under "exclusive").
-        nonfinite: bool [B], the row held NaN or Inf.
-        invalid_label: bool [B], the label was out of range.
-        has_label: bool [B], False for multi-label rows with no true label.
-        labels: int32 [B], the class each example was judged by (for
-            multi-label rows, the best-scoring true class).
-    """
-
-    correct: tf.Tensor
-    tie_decided: tf.Tensor
-    nonfinite: tf.Tensor
-    invalid_label: tf.Tensor
-    has_label: tf.Tensor
-    labels: tf.Tensor
-
-
-def decide(
-    labels,
-    predictions,
-    ks: Sequence[int] = (1, 5),
-    *,
-    ties: str = "inclusive",
-    sparse_labels: bool = True,
-    multi_label: bool = False,
-) -> Decisions:
-    """Decides every example of a batch for every k at once.
-
-    Cost: one fused pass over the scores (`_rank_counts`), the same for
-    every k and whatever the data; see benchmarks/metrics_bench.py.
-
-    Args:
-        labels: int [B] or [B, 1] class indices; or [B, C] one-hot /
-            probabilities with `sparse_labels=False`; or multi-hot [B, C]
-            with `multi_label=True`.
-        predictions: [B, C] scores (logits or probabilities), any float type.
-        ks: the k values, each in [1, C].
-        ties: "inclusive" (tf.math.in_top_k) or "exclusive".
-        sparse_labels: whether labels are class indices.
-        multi_label: whether labels are multi-hot sets of true classes.
-
-    Returns:
-        A `Decisions` record.
-    """
-    ks = validate_ks(ks)
-    ties = validate_ties(ties)
-    scores = _scores(predictions)
-    check_k_fits(ks, scores.shape[1])
+        whole = tf.reduce_all(tf.equal(labels, tf.round(labels)))
+        message = "Argument `labels` must be whole class indices. Received:"
+        if not tf.executing_eagerly():
+            tf.debugging.Assert(whole, [message, labels], summarize=8)
+        elif not bool(whole):
+            received = labels.numpy().ravel()[:8].tolist()
+            raise ValueError(f"{message} labels={received}")
+    labels = tf.cast(labels, tf.int32)
     num_classes = tf.shape(scores)[1]
-    if scores.shape[1] is None and not tf.executing_eagerly():
-        tf.debugging.assert_less_equal(
-            max(ks), num_classes, message="k must be at most num_classes."
-        )
-    labels, has_label = _sparse_labels(
-        labels, scores, sparse=sparse_labels, multi_label=multi_label
-    )
-    in_range = _check_label_range(labels, has_label, num_classes)
-    valid = in_range & has_label
-    safe_labels = tf.where(valid, labels, 0)
-
-    greater, at_least, finite = _rank_counts(scores, safe_labels)
-    usable = valid & finite
-    k_row = tf.constant(ks, tf.int32)[None, :]
-    # inclusive (tf.math.in_top_k's rule): fewer than k classes strictly
-    # above the true class.
-    inclusive = greater[:, None] < k_row
-    # exclusive: at most k classes (the true one included) at or above it.
-    exclusive = at_least[:, None] <= k_row
-    usable_k = usable[:, None]
-    inclusive &= usable_k
-    exclusive &= usable_k
-    correct = inclusive if ties == "inclusive" else exclusive
-    return Decisions(
-        correct=correct,
-        tie_decided=inclusive & ~exclusive,
-        nonfinite=~finite & has_label,
-        invalid_label=has_label & ~in_range,
-        has_label=has_label,
-        labels=labels,
-    )
-
-
-def top_k_correct(
-    labels,
-    predictions,
-    k: int = 5,
-    *,
-    ties: str = "inclusive",
-    sparse_labels: bool = True,
-    multi_label: bool = False,
-) -> tf.Tensor:
-    """Whether each example's true class is among the top k predictions.
-
-    For users who aggregate themselves. Semantics (ties, non-finite rows,
-    labels) are those of the module docstring.
-
-    >>> correct = top_k_correct([2, 0], [[0.1, 0.2, 0.7], [0.2, 0.5, 0.3]], 1)
-    >>> correct.numpy().tolist()
-    [True, False]
-
-    Args:
-        labels: class indices [B] (see `decide` for other forms).
-        predictions: [B, C] scores.
-        k: a positive integer at most C.
-        ties: "inclusive" (tf.math.in_top_k) or "exclusive".
-        sparse_labels: whether labels are class indices.
-        multi_label: whether labels are multi-hot sets of true classes.
-
-    Returns:
-        A bool tensor of shape [B].
-    """
-    k = validate_k(k)
-    decisions = decide(
-        labels,
-        predictions,
-        (k,),
-        ties=ties,
-        sparse_labels=sparse_labels,
-        multi_label=multi_label,
-    )
-    return decisions.correct[:, 0]
+    in_range = (labels >= 0) & (labels < num_classes)
+    if tf.executing_eagerly():
+        if not bool(tf.reduce_all(in_range)):
+            index, n = int(np.argmax(~in_range.numpy())), int(num_classes)
+            raise ValueError(
+                f"Labels must be class indices in [0, {n}) (num_classes={n})."
+                f" Received: label={int(labels[index])} for example {index} "
+                f"of the batch. {_LABEL_HINT}"
+            )
+        return labels, has_label, in_range
+    message = "Labels must be class indices in [0, num_classes). Received "
+    # The first bad label (none on a replica that got no rows).
+    first_bad = tf.boolean_mask(labels, ~in_range)[:1]
+    data = [message + "label:", first_bad, "num_classes:", num_classes]
+    tf.debugging.Assert(tf.reduce_all(in_range), data + [_LABEL_HINT])
+    return labels, has_label, in_range
 
 
 def _sample_weight(sample_weight, batch):
@@ -418,41 +268,27 @@ def _sample_weight(sample_weight, batch):
 
 @dataclasses.dataclass(frozen=True)
 class Counts:
-    """Exact counts accumulated by a metric (sums of sample weights).
-
-    Attributes:
-        ks: the k values, ascending.
-        correct: correct examples per k.
-        num_examples: examples counted (with a true label).
-        ties: examples per k whose outcome a tie at the k-th place decided.
-        nonfinite: examples whose predictions held NaN or Inf.
-        invalid_labels: examples with an out-of-range label (XLA only;
-            elsewhere they raise).
-        unlabeled: multi-label examples with no true label (left out).
-    """
+    """Exact counts of a metric (sums of sample weights): `correct` and
+    `ties` (None unless counted) per k of `ks`; `num_examples` with a true
+    label, `unlabeled` without; `invalid_labels` (only ever under XLA)."""
 
     ks: tuple[int, ...]
     correct: tuple[float, ...]
     num_examples: float
-    ties: tuple[float, ...]
+    ties: tuple[float, ...] | None
     nonfinite: float
     invalid_labels: float
     unlabeled: float
 
 
-class _TopKBase(keras.metrics.Metric):
-    """Shared state and update of the top-k metrics."""
+def _floats(variable) -> tuple[float, ...]:
+    return tuple(variable.numpy().tolist())
 
-    def __init__(
-        self,
-        ks,
-        *,
-        sparse_labels=True,
-        multi_label=False,
-        ties="inclusive",
-        name=None,
-        dtype=None,
-    ):
+
+class _Metric(keras.metrics.Metric):
+    """The metrics' shared options (attributes and config), and counters."""
+
+    def __init__(self, name, dtype, **options):
         super().__init__(name=name, dtype=dtype)
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(
@@ -460,120 +296,47 @@ class _TopKBase(keras.metrics.Metric):
                 f"Received: KERAS_BACKEND={keras.backend.backend()!r}; set "
                 "KERAS_BACKEND=tensorflow."
             )
-        self.ks = validate_ks(ks)
-        self.ties = validate_ties(ties)
-        self.sparse_labels = bool(sparse_labels)
-        self.multi_label = bool(multi_label)
-        size = len(self.ks)
-        self._correct = self.add_variable(
-            shape=(size,), initializer="zeros", dtype="float64", name="correct"
-        )
-        self._ties = self.add_variable(
-            shape=(size,), initializer="zeros", dtype="float64", name="ties"
-        )
-        self._count = self.add_variable(
-            shape=(), initializer="zeros", dtype="float64", name="count"
-        )
-        self._nonfinite = self.add_variable(
-            shape=(), initializer="zeros", dtype="float64", name="nonfinite"
-        )
-        self._invalid = self.add_variable(
-            shape=(), initializer="zeros", dtype="float64", name="invalid"
-        )
-        self._unlabeled = self.add_variable(
-            shape=(), initializer="zeros", dtype="float64", name="unlabeled"
-        )
+        self._options = dict(options, ties=validate_ties(options["ties"]))
+        for option, value in options.items():  # self.ties, ...
+            setattr(self, option, value)
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        """Accumulates one batch (see the module docstring for semantics)."""
-        decisions = decide(
-            y_true,
-            y_pred,
-            self.ks,
-            ties=self.ties,
-            sparse_labels=self.sparse_labels,
-            multi_label=self.multi_label,
-        )
+    def _counter(self, name, shape=()):
+        return self.add_variable(shape, "zeros", "float64", name=name)
+
+    def _decide(self, y_true, y_pred, ks, sample_weight):
+        decisions = decide(y_true, y_pred, ks, **self._options)
         batch = tf.shape(decisions.has_label)[0]
-        weight = _sample_weight(sample_weight, batch)
-        zero = tf.zeros([], tf.float64)
-        labelled = tf.where(decisions.has_label, weight, zero)
-
-        def total(mask):
-            return tf.reduce_sum(tf.where(mask, labelled[:, None], zero), 0)
-
-        self._correct.assign_add(total(decisions.correct))
-        self._ties.assign_add(total(decisions.tie_decided))
-        self._count.assign_add(tf.reduce_sum(labelled))
-        self._nonfinite.assign_add(total(decisions.nonfinite[:, None])[0])
-        self._invalid.assign_add(total(decisions.invalid_label[:, None])[0])
-        unlabeled = tf.where(decisions.has_label, zero, weight)
-        self._unlabeled.assign_add(tf.reduce_sum(unlabeled))
-
-    def _accuracies(self):
-        value = tf.math.divide_no_nan(
-            tf.convert_to_tensor(self._correct), self._count
-        )
-        value = tf.where(
-            self._invalid > 0, tf.constant(np.nan, tf.float64), value
-        )
-        return tf.cast(value, self.dtype)
-
-    def counts(self) -> Counts:
-        """The exact counts so far, as Python numbers."""
-
-        def floats(variable):
-            return tuple(float(v) for v in np.asarray(variable.numpy()))
-
-        return Counts(
-            ks=self.ks,
-            correct=floats(self._correct),
-            num_examples=float(self._count.numpy()),
-            ties=floats(self._ties),
-            nonfinite=float(self._nonfinite.numpy()),
-            invalid_labels=float(self._invalid.numpy()),
-            unlabeled=float(self._unlabeled.numpy()),
-        )
+        return decisions, _sample_weight(sample_weight, batch)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            sparse_labels=self.sparse_labels,
-            multi_label=self.multi_label,
-            ties=self.ties,
-        )
-        return config
+        return {**super().get_config(), **self._options}
 
 
 @keras.saving.register_keras_serializable(package="tf_topk")
-class TopKAccuracies(_TopKBase):
-    """Top-k accuracy for several k in one metric.
+class TopKAccuracies(_Metric):
+    """Top-k accuracy for several k in one metric (semantics: module doc).
 
-    `result()` is a dict `{"top1": ..., "top5": ...}`, so `fit` logs and
-    `model.evaluate(..., return_dict=True)` show every k (with `val_` in
-    validation logs). Exact counts: `counts()`. Semantics (ties, NaN/Inf,
-    label range, sample weights): see the `tf_topk.metrics` docstring.
+    `result()` is a dict `{"top1": ..., "top5": ...}`, so `fit` and
+    `evaluate(..., return_dict=True)` log every k. Exact counts: `counts()`.
 
-    >>> m = TopKAccuracies(ks=(1, 2))
-    >>> m.update_state([2, 0], [[0.1, 0.2, 0.7], [0.3, 0.5, 0.2]])
+    >>> m = TopKAccuracies(ks=(1, 2), count_ties=True)
+    >>> m.update_state([2, 0], [[0.1, 0.2, 0.7], [0.3, 0.3, 0.2]])
     >>> {k: float(v) for k, v in m.result().items()}
-    {'top1': 0.5, 'top2': 1.0}
+    {'top1': 1.0, 'top2': 1.0}
+    >>> m.counts().ties
+    (1.0, 0.0)
 
     Usage with `compile()`:
-
-    ```python
-    model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=[tf_topk.metrics.TopKAccuracies(ks=(1, 5))])
-    ```
+    `model.compile(loss=..., metrics=[metrics.TopKAccuracies(ks=(1, 5))])`.
 
     Args:
         ks: the k values, positive and at most the number of classes.
-        sparse_labels: labels are class indices (else one-hot or
-            probabilities, reduced with argmax).
+        sparse_labels: labels are class indices (else one-hot/probabilities).
         multi_label: labels are multi-hot sets of true classes (ReaL).
         ties: "inclusive" (tf.math.in_top_k's rule) or "exclusive".
-        name: metric name.
-        dtype: dtype of `result()`.
+        count_ties: count the examples a tie decided (one more in_top_k per
+            k, over the rows correct at max(ks)).
+        name, dtype: the metric's name and the dtype of `result()`.
     """
 
     def __init__(
@@ -583,32 +346,69 @@ class TopKAccuracies(_TopKBase):
         sparse_labels: bool = True,
         multi_label: bool = False,
         ties: str = "inclusive",
+        count_ties: bool = False,
         name: str | None = None,
         dtype=None,
     ):
-        super().__init__(
-            ks,
-            sparse_labels=sparse_labels,
-            multi_label=multi_label,
-            ties=ties,
-            name=name or "top_k_accuracies",
-            dtype=dtype,
-        )
+        options = dict(sparse_labels=bool(sparse_labels), ties=ties)
+        options.update(multi_label=bool(multi_label))
+        options.update(count_ties=bool(count_ties))
+        super().__init__(name or "top_k_accuracies", dtype, **options)
+        self.ks = validate_ks(ks)
+        per_k = (len(self.ks),)
+        self._correct = self._counter("correct", per_k)
+        self._ties = self._counter("ties", per_k) if count_ties else None
+        self._count = self._counter("count")
+        # Rows non-finite, with an invalid label, with no label.
+        self._rows = self._counter("rows", (3,))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        decided, weight = self._decide(y_true, y_pred, self.ks, sample_weight)
+        labelled = decided.has_label
+        rows = [labelled, decided.nonfinite, decided.invalid_label, ~labelled]
+        masks = [decided.correct, tf.stack(rows)]
+        masks += [] if self._ties is None else [decided.tie_decided]
+        # One weighted sum per row of masks: correct, labelled, ..., ties.
+        zero = tf.zeros([], tf.float64)
+        sums = tf.reduce_sum(tf.where(tf.concat(masks, 0), weight, zero), 1)
+        k = len(self.ks)
+        self._correct.assign_add(sums[:k])
+        self._count.assign_add(sums[k])
+        self._rows.assign_add(sums[k + 1 : k + 4])
+        if self._ties is not None:
+            self._ties.assign_add(sums[k + 4 :])
 
     def result(self):
-        values = self._accuracies()
-        return {f"top{k}": values[i] for i, k in enumerate(self.ks)}
+        correct = tf.convert_to_tensor(self._correct)
+        value = tf.math.divide_no_nan(correct, self._count)
+        nan = tf.constant(np.nan, tf.float64)
+        value = tf.cast(tf.where(self._rows[1] > 0, nan, value), self.dtype)
+        return {f"top{k}": value[i] for i, k in enumerate(self.ks)}
+
+    def counts(self) -> Counts:
+        """The exact counts so far, as Python numbers."""
+        ties = None if self._ties is None else _floats(self._ties)
+        count = float(self._count.numpy())
+        rows = self._rows.numpy().tolist()  # nonfinite, invalid, unlabeled
+        return Counts(self.ks, _floats(self._correct), count, ties, *rows)
+
+    def local_counts(self, strategy=None) -> tuple[tuple[float, ...], float]:
+        """(correct per k, num_examples) of this worker's replicas: a local
+        read, where `counts()` under a multi-worker strategy is collective."""
+        strategy = strategy or tf.distribute.get_strategy()
+        correct = distribute.local_sum(self._correct, strategy)
+        count = distribute.local_sum(self._count, strategy)
+        return tuple(correct.tolist()), float(count)
 
     def get_config(self):
         return {**super().get_config(), "ks": list(self.ks)}
 
 
 @keras.saving.register_keras_serializable(package="tf_topk")
-class TopKAccuracy(_TopKBase):
-    """Top-k accuracy: the fraction of examples whose class is in the top k.
+class TopKAccuracy(TopKAccuracies):
+    """Top-k accuracy: `TopKAccuracies` for one k, with a scalar `result()`.
 
-    Semantics (ties, NaN/Inf, label range, sample weights): see the
-    `tf_topk.metrics` docstring. Exact counts: `counts()`.
+    Named `top{k}` by default; other arguments as in `TopKAccuracies`.
 
     >>> m = TopKAccuracy(k=1)
     >>> m.update_state([2, 0], [[0.1, 0.2, 0.7], [0.2, 0.5, 0.3]])
@@ -616,57 +416,27 @@ class TopKAccuracy(_TopKBase):
     0.5
 
     Usage with `compile()`:
-
-    ```python
-    model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=[tf_topk.metrics.TopKAccuracy(k=5)])
-    ```
-
-    Args:
-        k: a positive integer, at most the number of classes.
-        sparse_labels: labels are class indices (else one-hot or
-            probabilities, reduced with argmax).
-        multi_label: labels are multi-hot sets of true classes (ReaL).
-        ties: "inclusive" (tf.math.in_top_k's rule) or "exclusive".
-        name: metric name (default `top{k}`).
-        dtype: dtype of `result()`.
+    `model.compile(loss=..., metrics=[metrics.TopKAccuracy(k=5)])`.
     """
 
-    def __init__(
-        self,
-        k: int = 5,
-        *,
-        sparse_labels: bool = True,
-        multi_label: bool = False,
-        ties: str = "inclusive",
-        name: str | None = None,
-        dtype=None,
-    ):
+    def __init__(self, k: int = 5, *, name: str | None = None, **options):
         k = validate_k(k)
-        super().__init__(
-            (k,),
-            sparse_labels=sparse_labels,
-            multi_label=multi_label,
-            ties=ties,
-            name=name or f"top{k}",
-            dtype=dtype,
-        )
+        super().__init__((k,), name=name or f"top{k}", **options)
         self.k = k
 
     def result(self):
-        return self._accuracies()[0]
+        return super().result()[f"top{self.k}"]
 
     def get_config(self):
-        return {**super().get_config(), "k": self.k}
+        config = super().get_config()
+        del config["ks"]
+        return {**config, "k": self.k}
 
 
 @keras.saving.register_keras_serializable(package="tf_topk")
-class PerClassTopKAccuracy(keras.metrics.Metric):
-    """Top-k accuracy per true class: a [num_classes] vector.
-
-    Entry c is the fraction of examples of true class c whose class is in the
-    top k; NaN for a class with no examples (no accuracy exists). Semantics
-    otherwise as the `tf_topk.metrics` docstring.
+class PerClassTopKAccuracy(_Metric):
+    """Top-k accuracy per true class: a [num_classes] vector (NaN for a
+    class with no examples); `sparse_labels` and `ties` as in `TopKAccuracy`.
 
     >>> m = PerClassTopKAccuracy(num_classes=3, k=1)
     >>> m.update_state([2, 0, 0], [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
@@ -674,20 +444,7 @@ class PerClassTopKAccuracy(keras.metrics.Metric):
     [0.5, nan, 1.0]
 
     Usage with `compile()`:
-
-    ```python
-    model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=[tf_topk.metrics.PerClassTopKAccuracy(1000)])
-    ```
-
-    Args:
-        num_classes: number of classes.
-        k: a positive integer, at most num_classes.
-        sparse_labels: labels are class indices (else one-hot or
-            probabilities, reduced with argmax).
-        ties: "inclusive" (tf.math.in_top_k's rule) or "exclusive".
-        name: metric name (default `per_class_top{k}`).
-        dtype: dtype of `result()`.
+    `model.compile(loss=..., metrics=[metrics.PerClassTopKAccuracy(1000)])`.
     """
 
     def __init__(
@@ -700,53 +457,31 @@ class PerClassTopKAccuracy(keras.metrics.Metric):
         name: str | None = None,
         dtype=None,
     ):
-        super().__init__(name=name or f"per_class_top{k}", dtype=dtype)
+        options = dict(sparse_labels=bool(sparse_labels), ties=ties)
+        super().__init__(name or f"per_class_top{k}", dtype, **options)
         self.num_classes = validate_k(num_classes, "num_classes")
         self.k = validate_k(k)
         check_k_fits((self.k,), self.num_classes)
-        self.sparse_labels = bool(sparse_labels)
-        self.ties = validate_ties(ties)
-        self._correct = self.add_variable(
-            shape=(self.num_classes,),
-            initializer="zeros",
-            dtype="float64",
-            name="correct",
-        )
-        self._count = self.add_variable(
-            shape=(self.num_classes,),
-            initializer="zeros",
-            dtype="float64",
-            name="count",
-        )
+        self._correct = self._counter("correct", (self.num_classes,))
+        self._count = self._counter("count", (self.num_classes,))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        scores = _scores(y_pred)
-        if scores.shape[1] is not None and scores.shape[1] != self.num_classes:
+        classes = tf.convert_to_tensor(y_pred).shape[-1]
+        if classes is not None and classes != self.num_classes:
             raise ValueError(
-                f"Predictions have {scores.shape[1]} classes but the metric "
-                f"was built with num_classes={self.num_classes}. Pass "
-                f"num_classes={scores.shape[1]}."
+                f"Predictions have {classes} classes but the metric was built "
+                f"with num_classes={self.num_classes}. Pass "
+                f"num_classes={classes}."
             )
-        decisions = decide(
-            y_true,
-            scores,
-            (self.k,),
-            ties=self.ties,
-            sparse_labels=self.sparse_labels,
-        )
-        batch = tf.shape(scores)[0]
-        weight = _sample_weight(sample_weight, batch)
-        valid = ~decisions.invalid_label
-        zero = tf.zeros([], tf.float64)
-        weight = tf.where(valid, weight, zero)
-        labels = tf.where(valid, decisions.labels, 0)
-        correct = tf.where(decisions.correct[:, 0], weight, zero)
-        self._count.assign_add(
-            tf.math.unsorted_segment_sum(weight, labels, self.num_classes)
-        )
-        self._correct.assign_add(
-            tf.math.unsorted_segment_sum(correct, labels, self.num_classes)
-        )
+        ks = (self.k,)
+        decisions, weight = self._decide(y_true, y_pred, ks, sample_weight)
+        zero, invalid = tf.zeros_like(weight), decisions.invalid_label
+        weight = tf.where(invalid, zero, weight)
+        correct = tf.where(decisions.correct[0], weight, zero)
+        labels = tf.where(invalid, 0, decisions.labels)
+        for state, values in ((self._count, weight), (self._correct, correct)):
+            per_class = tf.math.unsorted_segment_sum
+            state.assign_add(per_class(values, labels, self.num_classes))
 
     def result(self):
         count = tf.convert_to_tensor(self._count)
@@ -756,16 +491,9 @@ class PerClassTopKAccuracy(keras.metrics.Metric):
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Exact (correct, count) per class, as float64 arrays."""
-        return np.asarray(self._correct.numpy()), np.asarray(
-            self._count.numpy()
-        )
+        correct, count = self._correct.numpy(), self._count.numpy()
+        return np.asarray(correct), np.asarray(count)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_classes=self.num_classes,
-            k=self.k,
-            sparse_labels=self.sparse_labels,
-            ties=self.ties,
-        )
-        return config
+        config = dict(num_classes=self.num_classes, k=self.k)
+        return {**super().get_config(), **config}
