@@ -139,6 +139,30 @@ class TfdsTest(DataTestCase):
         cls._tmp.cleanup()
         super().tearDownClass()
 
+    @parameterized.parameters("validation", "validation[3:8]")
+    def test_example_ids_are_tfds_own_ids(self, split):
+        builder = tfds.builder("tiny_images", data_dir=self.data_dir)
+        own = [
+            example["tfds_id"].decode()
+            for example in builder.as_dataset(
+                split=split,
+                shuffle_files=False,
+                read_config=tfds.ReadConfig(
+                    interleave_cycle_length=1, add_tfds_id=True
+                ),
+            ).as_numpy_iterator()
+        ]
+        dataset, _ = build(
+            "tfds",
+            name="tiny_images",
+            split=split,
+            data_dir=self.data_dir,
+            with_ids=True,
+        )
+        ids = [i.decode() for _, _, batch in dataset for i in batch.numpy()]
+        self.assertEqual(ids, own)
+        self.assertRegex(ids[0], r"^tiny_images-validation\.tfrecord-.*__\d+$")
+
     def tfds_order(self):
         """file_name order of tfds' own deterministic read."""
         builder = tfds.builder("tiny_images", data_dir=self.data_dir)

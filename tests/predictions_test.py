@@ -159,6 +159,39 @@ class ExampleIdsTest(tf.test.TestCase):
             ],
         )
 
+    def test_tfrecord_ids_are_stored_file_names_else_shard_and_record(self):
+        for file_names, expected in (
+            (True, [f"image_{i:04d}.jpg" for i in range(4)]),
+            (
+                False,
+                [
+                    "validation-00000-of-00002 record 0",
+                    "validation-00000-of-00002 record 1",
+                    "validation-00001-of-00002 record 0",
+                    "validation-00001-of-00002 record 1",
+                ],
+            ),
+        ):
+            root = self.create_tempdir().full_path
+            testing.write_tfrecords(
+                root,
+                [0, 1, 2, 3],
+                [0, 1, 2, 3],
+                num_classes=NUM_CLASSES,
+                num_shards=2,
+                file_names=file_names,
+            )
+            dataset, _ = datasets.build(
+                "tfrecord",
+                path=os.path.join(root, "validation-*"),
+                batch_size=3,
+                num_classes=NUM_CLASSES,
+                preprocess=preprocessing.Options(image_size=8),
+                with_ids=True,
+            )
+            ids = [i.decode() for _, _, b in dataset for i in b.numpy()]
+            self.assertEqual(ids, expected)
+
     def test_with_ids_must_be_a_bool(self):
         with self.assertRaisesRegex(
             TypeError,

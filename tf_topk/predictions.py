@@ -9,9 +9,9 @@ exactly once (padding excluded), one line of
      "top_classes": [0, 391, ...], "top_scores": [0.93, 0.02, ...]}
 
 - `id`: stable across runs over the same data (`datasets.build(...,
-  with_ids=True)`: the path relative to the image folder, the TFRecord
-  shard and record, tfds' position); `example <i>` for a dataset without
-  ids (its position).
+  with_ids=True)`: the path relative to the image folder; the TFRecords'
+  `image/filename`, else shard and record; tfds' own `tfds_id`);
+  `example <i>` for a dataset without ids (its position).
 - `labels`: the true class indices (several, or none, for multi-label
   sets).
 - `top_classes` / `top_scores`: the `NUM_TOP` best classes and the model's

@@ -400,6 +400,7 @@ def write_tfrecords(
     image_key: str = "image/encoded",
     label_key: str = "image/class/label",
     fmt: str = "jpeg",
+    file_names: bool = False,
 ) -> list[str]:
     """Writes ImageNet-layout TFRecord shards of `tf.train.Example`.
 
@@ -416,11 +417,19 @@ def write_tfrecords(
         image_key: feature holding the encoded image.
         label_key: feature holding the int64 label.
         fmt: one of `FORMATS`.
+        file_names: also store `image/filename` = `image_<i>.jpg`.
 
     Returns:
         Shard paths in sorted order.
     """
     import tensorflow as tf
+
+    def feature(value):
+        if isinstance(value, bytes):
+            return tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[value])
+            )
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
     num = len(classes)
     bounds = np.linspace(0, num, num_shards + 1).round().astype(int)
@@ -436,19 +445,16 @@ def write_tfrecords(
                 data = encoded_image(
                     int(classes[i]), num_classes, fmt=fmt, height=h, width=w
                 )
-                example = tf.train.Example(
-                    features=tf.train.Features(
-                        feature={
-                            image_key: tf.train.Feature(
-                                bytes_list=tf.train.BytesList(value=[data])
-                            ),
-                            label_key: tf.train.Feature(
-                                int64_list=tf.train.Int64List(
-                                    value=[int(labels[i]) + label_offset]
-                                )
-                            ),
-                        }
+                features = {
+                    image_key: feature(data),
+                    label_key: feature(int(labels[i]) + label_offset),
+                }
+                if file_names:
+                    features["image/filename"] = feature(
+                        f"image_{i:04d}.jpg".encode()
                     )
+                example = tf.train.Example(
+                    features=tf.train.Features(feature=features)
                 )
                 writer.write(example.SerializeToString())
         paths.append(path)

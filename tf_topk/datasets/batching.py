@@ -80,18 +80,15 @@ def example_id(name: tf.Tensor, location: str) -> tf.Tensor:
 
     Files and folders: the path relative to the source folder
     (`n01440764/x.JPEG`); TFRecords: `<shard file> record <i>` relative to
-    the glob's folder; tfds: `<name>:<split> example <i>` (the position in
-    tfds' deterministic order).
+    the glob's folder, or the records' own `image/filename`; tfds: tfds'
+    own id, `<shard file>__<record>`.
     """
     # A folder, or the folder of a glob of shards ("" for tfds).
     folder = (
         location if tf.io.gfile.isdir(location) else os.path.dirname(location)
     )
     folder = folder.rstrip("/") + "/"
-    starts = tf.strings.regex_full_match(name, re.escape(folder) + ".*")
-    return tf.where(
-        starts, tf.strings.substr(name, len(folder.encode()), -1), name
-    )
+    return tf.strings.regex_replace(name, "^" + re.escape(folder), "")
 
 
 def _check_no_gaps(

@@ -207,9 +207,7 @@ def read(
             num_classes=num_classes,
         ),
         num_examples=num_examples,
-        name_of=lambda index: tf.strings.join(
-            [location, " example ", tf.strings.as_string(index)]
-        ),
+        name_of=_namer(builder, split, location, num_examples),
         info=records.SourceInfo(
             source="tfds",
             location=location,
@@ -220,6 +218,27 @@ def read(
             class_names=space.class_names,
             multi_label=space.multi_label,
         ),
+    )
+
+
+def _namer(builder, split: str, location: str, num_examples: int):
+    """Example index -> tfds' own id, `<shard file>__<record>` (the
+    `tfds_id` of `ReadConfig(add_tfds_id=True)`), from the split's file
+    instructions; `<name>:<split> example <i>` where they do not add up."""
+    try:
+        instructions = builder.info.splits[split].file_instructions
+        ids = [
+            f"{os.path.basename(os.fspath(i.filename))}__{i.skip + row}"
+            for i in instructions
+            for row in range(i.take)
+        ]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        ids = []
+    if len(ids) == num_examples:
+        table = tf.constant(ids, tf.string)
+        return lambda index: tf.gather(table, index)
+    return lambda index: tf.strings.join(
+        [location, " example ", tf.strings.as_string(index)]
     )
 
 

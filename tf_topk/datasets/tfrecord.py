@@ -19,6 +19,9 @@ from tf_topk.datasets import records
 
 DEFAULT_IMAGE_KEY = "image/encoded"
 DEFAULT_LABEL_KEY = "image/class/label"
+# Where the ImageNet converters store each image's file name: the example
+# ids of predictions when every record has one.
+FILENAME_KEY = "image/filename"
 
 
 def read(
@@ -42,11 +45,19 @@ def read(
         The records, shard by shard in sorted order.
     """
     files = _shard_files(path)
-    counts = [
+    checked = [
         _count_checked(file, image_key, label_key, label_offset, num_classes)
         for file in files
     ]
+    counts = [len(names) for names in checked]
     num_examples = int(sum(counts))
+    stored = [name for names in checked for name in names]
+    # Records that all store their file name are named by it (stable ids).
+    if stored and all(stored):
+        table = tf.constant(stored, tf.string)
+        name_of = lambda index: tf.gather(table, index)  # noqa: E731
+    else:
+        name_of = _record_namer(files, counts)
     spec = {
         image_key: tf.io.FixedLenFeature([], tf.string),
         label_key: tf.io.FixedLenFeature([], tf.int64),
@@ -70,7 +81,7 @@ def read(
     return records.Records(
         dataset=dataset,
         num_examples=num_examples,
-        name_of=_record_namer(files, counts),
+        name_of=name_of,
         info=records.SourceInfo(
             source="tfrecord",
             location=os.fspath(path),
@@ -111,27 +122,30 @@ def _count_checked(
     label_key: str,
     label_offset: int,
     num_classes: int,
-) -> int:
-    """The number of records of one shard, after checking them.
+) -> list[str]:
+    """Each record's stored file name ("" if none), after checking them.
 
-    One pass parses every record's image bytes (not decoded) and label, to
-    count exactly and check the features and the label range before any
-    image is decoded. Raises a `ValueError` naming the shard and record.
+    One pass parses every record's image bytes (not decoded), label and
+    `image/filename`, to count exactly and check the features and the label
+    range before any image is decoded. Raises a `ValueError` naming the
+    shard and record.
     """
     spec = {
         image_key: tf.io.FixedLenFeature([], tf.string),
         label_key: tf.io.FixedLenFeature([], tf.int64),
+        FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
     }
-    batches = (
-        tf.data.TFRecordDataset(file)
-        .batch(4096)
-        .map(
-            lambda serialized: tf.io.parse_example(serialized, spec)[label_key]
-        )
-    )
-    parts = [np.zeros([0], np.int64)]
+
+    def parse(serialized):
+        example = tf.io.parse_example(serialized, spec)
+        return example[label_key], example[FILENAME_KEY]
+
+    batches = tf.data.TFRecordDataset(file).batch(4096).map(parse)
+    parts, names = [np.zeros([0], np.int64)], []
     try:
-        parts.extend(batches.as_numpy_iterator())
+        for labels, stored in batches.as_numpy_iterator():
+            parts.append(labels)
+            names.extend(name.decode("utf-8", "replace") for name in stored)
     except tf.errors.DataLossError as e:
         readable = _readable_records(file)
         raise ValueError(
@@ -163,7 +177,7 @@ def _count_checked(
             num_classes=num_classes,
             where=f"{file!r} record {record}",
         )
-    return len(labels)
+    return names
 
 
 def _readable_records(file: str) -> int:
