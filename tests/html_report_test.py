@@ -356,8 +356,10 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
             f.write('{"id": "x", "labels": [0]}\n')
         with self.assertRaisesRegex(
             ValueError,
-            r"predictions-00000-of-00001.jsonl:11 must be a JSON object with "
-            r"id, labels, top_classes and top_scores. Received: ",
+            r"predictions-00000-of-00001.jsonl:11: expected a JSON object "
+            r"with a non-empty string `id`, `labels` \(class indices\), 1 to "
+            r"10 `top_classes` \(class indices\) and as many numeric "
+            r"`top_scores`\. Received: ",
         ):
             html_report.write(self.workdir)
 

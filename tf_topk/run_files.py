@@ -19,7 +19,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_topk import imagenet
+from tf_topk import analysis, imagenet
 
 RESULTS_FILE = "results.json"
 PER_CLASS_FILE = "per_class.csv"
@@ -81,43 +81,30 @@ def read_per_class(workdir: str) -> list[ClassRow]:
 
 
 def read_predictions(workdir: str) -> list[Prediction] | None:
-    """All predictions/*.jsonl lines in file order; None when none were saved.
+    """The saved predictions as records, sorted by id; None when none were
+    saved. Read (and checked) by `tf_topk.analysis.load_predictions`.
 
     Raises:
-        ValueError: a line is not a prediction record (names file and line).
+        ValueError: a malformed line (names file and line) or an id twice.
+        FileNotFoundError: some worker's file is missing.
     """
-    files = sorted(
-        tf.io.gfile.glob(os.path.join(workdir, PREDICTIONS_DIR, "*.jsonl"))
-    )
-    if not files:
+    if not tf.io.gfile.glob(os.path.join(workdir, PREDICTIONS_DIR, "*.jsonl")):
         return None
-    predictions = []
-    for path in files:
-        with tf.io.gfile.GFile(path) as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    predictions.append(
-                        Prediction(
-                            id=str(record["id"]),
-                            labels=tuple(int(c) for c in record["labels"]),
-                            top_classes=tuple(
-                                int(c) for c in record["top_classes"]
-                            ),
-                            top_scores=tuple(
-                                float(s) for s in record["top_scores"]
-                            ),
-                        )
-                    )
-                except (ValueError, KeyError, TypeError) as e:
-                    raise ValueError(
-                        f"{path}:{number} must be a JSON object with id, "
-                        "labels, top_classes and top_scores. Received: "
-                        f"{line.strip()[:200]!r} ({e})"
-                    ) from e
-    return predictions
+    loaded = analysis.load_predictions(workdir)
+    labels = loaded.labels.reshape(len(loaded.ids), -1)
+    return [
+        Prediction(
+            id=str(example_id),
+            labels=tuple(int(c) for c in true if c >= 0),
+            top_classes=tuple(int(c) for c in classes if c >= 0),
+            top_scores=tuple(
+                float(s) for s, c in zip(scores, classes) if c >= 0
+            ),
+        )
+        for example_id, true, classes, scores in zip(
+            loaded.ids, labels, loaded.top_classes, loaded.top_scores
+        )
+    ]
 
 
 def topk_accuracies(
