@@ -202,6 +202,20 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
         ):
             self.evaluate()
 
+    def test_input_start_step_must_be_the_checkpoints(self):
+        with stop_at_step(2), self.assertRaises(checkpoints.Interrupted):
+            self.evaluate()
+        self.assertEqual(checkpoints.saved_steps(self.directory), 2)
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^Argument `input_start_step` must equal the batches the "
+            r"checkpoint counted \(2\)\. Received: input_start_step=3$",
+        ):
+            self.evaluate(oracle_data().skip(3), input_start_step=3)
+        resumed = self.evaluate(oracle_data().skip(2), input_start_step=2)
+        self.assertEqual(resumed.resumed_from, 8)
+        self.assertEqual(resumed.correct[1], 15)
+
     @parameterized.named_parameters(
         ("negative", -1),
         ("float", 1.5),
@@ -308,6 +322,14 @@ class CommandLineResumeTest(tf.test.TestCase):
         done = progress["examples_done"]
         self.assertBetween(done, 8, 36)
         self.assertEqual(progress["expected_num_examples"], 40)
+        # The resumed run does not even decode what was counted: an image
+        # damaged among those now cannot stop it.
+        first = os.path.join(images, sorted(os.listdir(images))[0])
+        first = os.path.join(first, sorted(os.listdir(first))[0])
+        with open(first, "rb") as f:
+            intact = f.read()
+        with open(first, "wb") as f:
+            f.write(b"damaged after it was counted")
 
         completed = subprocess.run(
             self.command(images, workdir),
@@ -325,6 +347,8 @@ class CommandLineResumeTest(tf.test.TestCase):
         self.assertEqual(record["num_examples"], 40)
         self.assertEqual(record["top1_correct"], 28)
         self.assertEqual(record["top5_correct"], 40)
+        with open(first, "wb") as f:
+            f.write(intact)
         # The finished run leaves no resume state behind.
         self.assertFalse(os.path.exists(os.path.join(workdir, "checkpoint")))
         self.assertFalse(os.path.exists(os.path.join(workdir, "progress.json")))

@@ -192,6 +192,34 @@ class ExampleIdsTest(tf.test.TestCase):
             ids = [i.decode() for _, _, b in dataset for i in b.numpy()]
             self.assertEqual(ids, expected)
 
+    def test_start_leaves_out_the_first_examples_before_decoding(self):
+        root = self.create_tempdir().full_path
+        testing.write_class_folders(
+            root, [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], num_classes=NUM_CLASSES
+        )
+        # Not decodable, but before `start`: never read as an image.
+        with open(os.path.join(root, "class_00", "image_0000.jpg"), "wb") as f:
+            f.write(b"not an image")
+        options = preprocessing.Options(image_size=8)
+        for start, expected in ((2, [2, 3, 4]), (4, [4]), (5, [])):
+            dataset, count = datasets.build(
+                "folder",
+                path=root,
+                batch_size=2,
+                num_classes=NUM_CLASSES,
+                preprocess=options,
+                start=start,
+            )
+            self.assertEqual(count, 5)  # The whole source's count.
+            labels = [int(x) for _, batch in dataset for x in batch.numpy()]
+            self.assertEqual(labels, expected)
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^Argument `start` must be a non-negative integer\. "
+            r"Received: start=-1$",
+        ):
+            datasets.build("folder", path=root, start=-1)
+
     def test_with_ids_must_be_a_bool(self):
         with self.assertRaisesRegex(
             TypeError,

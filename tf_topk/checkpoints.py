@@ -339,6 +339,28 @@ class Autosave:
             read_counts=read_counts,
         )
 
+    def restore(self, input_start_step: int = 0) -> tuple[int, int]:
+        """Restores the store: (steps, examples) counted so far.
+
+        Args:
+            input_start_step: the batches the input already leaves out
+                (0: it starts at the beginning); must be the checkpoint's.
+        """
+        steps, examples = self.store.restore()
+        if input_start_step not in (0, steps):
+            raise ValueError(
+                "Argument `input_start_step` must equal the batches the "
+                f"checkpoint counted ({steps}). Received: "
+                f"input_start_step={input_start_step}"
+            )
+        if examples:
+            logging.info(
+                "Resuming from example %d of %s.",
+                examples,
+                self.expected_num_examples or "?",
+            )
+        return steps, examples
+
     def start(self, examples: int) -> None:
         """Sets the position the run starts (or resumes) from."""
         self._last_saved = examples
@@ -391,3 +413,18 @@ def remove(*paths: str | None) -> None:
             tf.io.gfile.rmtree(path)
         else:
             tf.io.gfile.remove(path)
+
+
+def saved_steps(directory: str | None) -> int:
+    """The batches the latest checkpoint in `directory` counted (0: none),
+    read without restoring anything, so a resumed run can build its input
+    from there (`datasets.build(start=...)`); `evaluate` checks it."""
+    latest = directory and tf.train.latest_checkpoint(directory)
+    if not latest:
+        return 0
+    try:
+        return int(
+            tf.train.load_variable(latest, "steps/.ATTRIBUTES/VARIABLE_VALUE")
+        )
+    except (tf.errors.OpError, ValueError):
+        return 0  # A damaged checkpoint: `evaluate` refuses it by name.

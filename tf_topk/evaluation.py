@@ -19,7 +19,6 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-from absl import logging
 
 from tf_topk import (
     checkpoints,
@@ -51,6 +50,7 @@ def evaluate(
     fingerprint: Mapping[str, Any] | None = None,
     progress_file: str | None = None,
     predictions_dir: str | None = None,
+    input_start_step: int = 0,
 ) -> results.EvalResult:
     """Evaluates `model` on every example of `dataset`, exactly once.
 
@@ -121,6 +121,9 @@ def evaluate(
             classes and scores here (format: `tf_topk.predictions`); ids
             from a string batch after the labels or weights
             (`datasets.build(..., with_ids=True)`), else positions.
+        input_start_step: the batches `dataset` already leaves out
+            (`datasets.build(start=...)`: no decoding) for a resume; it
+            must equal the checkpoint's. 0: the skipped batches are read.
 
     Returns:
         An `EvalResult`; `resumed_from` says where a resumed run started.
@@ -169,6 +172,7 @@ def evaluate(
             resume=resume,
             fingerprint=fingerprint,
             progress_file=progress_file,
+            input_start_step=input_start_step,
         ),
         predictions_dir=predictions_dir,
     )
@@ -331,6 +335,7 @@ def _run(
 ) -> tuple[results.Timing, int]:
     """Restores, runs the steps, saves: (timing, examples restored)."""
     directory = checkpoint["directory"]
+    input_start_step = checkpoint.pop("input_start_step")
     guard = (
         checkpoints.stop_on_signals()
         if directory
@@ -365,13 +370,9 @@ def _run(
                 read_counts=lambda: state["topk"].local_counts(setup.strategy),
                 **checkpoint,
             )
-        steps, start = autosave.store.restore() if autosave else (0, 0)
-        if start:
-            logging.info(
-                "Resuming from example %d of %s.",
-                start,
-                setup.expected_num_examples or "?",
-            )
+        steps, start = (
+            autosave.restore(input_start_step) if autosave else (0, 0)
+        )
         writer = None
         if predictions_dir:
             writer = predictions.Writer.for_strategy(
@@ -384,7 +385,7 @@ def _run(
         try:
             timing = _run_steps(
                 step,
-                _batches(setup, skip_steps=steps),
+                _batches(setup, skip_steps=steps - input_start_step),
                 setup.strategy,
                 show,
                 autosave,
@@ -464,7 +465,9 @@ def _run_steps(
         except StopIteration:
             break
         except tf.errors.InvalidArgumentError as e:  # A failed input check.
-            found = re.search(r"assertion failed: \[(.*)\]", e.message, re.S)
+            found = re.search(
+                r"assertion failed: \[(.*?)\]\s*$", e.message, re.S | re.M
+            )
             raise ValueError(found[1] if found else e.message) from e
         t1 = time.perf_counter()
         outputs = step(*element[:3])

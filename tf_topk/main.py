@@ -90,7 +90,14 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         "preprocess": options[0] if len(options) == 1 else options,
         "with_ids": save_predictions,
     }
-    dataset, info = datasets.build(**build_kwargs, with_info=True)
+    checkpoint_dir = _checkpoint_dir(workdir, config)
+    # A resumed run's input starts after what its checkpoint counted.
+    start_step = checkpoints.saved_steps(
+        checkpoint_dir if config.eval.resume else None
+    )
+    dataset, info = datasets.build(
+        **build_kwargs, start=start_step * data.batch_size, with_info=True
+    )
     logging.info(
         "Evaluating %s on %d examples (%s).",
         config.model.name,
@@ -98,7 +105,6 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         data.source,
     )
     metadata = _metadata(config, built, info, strategy)
-    checkpoint_dir = _checkpoint_dir(workdir, config)
     result = evaluation.evaluate(
         model,
         _worker_shards(dataset, info.num_examples, build_kwargs)
@@ -121,6 +127,7 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         predictions_dir=os.path.join(workdir, predictions.DIRECTORY)
         if save_predictions
         else None,
+        input_start_step=start_step,
     )
     # From here on the counts exist: optional steps may only warn.
     causes = _diagnose(result, model, dataset, metadata, config)

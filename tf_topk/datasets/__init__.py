@@ -84,6 +84,7 @@ def build(
     shard_index: int = 0,
     with_info: bool = False,
     with_ids: bool = False,
+    start: int = 0,
 ) -> tuple[tf.data.Dataset, int | SourceInfo]:
     """Builds a batched evaluation dataset and its exact example count.
 
@@ -135,6 +136,10 @@ def build(
             `tfds.load(..., with_info=True)` does).
         with_ids: yield `(images, labels, ids)`: each example's id, a
             string stable across runs over the same data (`example_id`).
+        start: begin at this example of the (shard's) order, leaving the
+            earlier ones out before any decoding: how a resumed evaluation
+            skips what its checkpoint counted. The returned count stays
+            the whole (shard's) count.
 
     Returns:
         `(dataset, num_examples)`: batches of `(images, labels)` and the
@@ -161,6 +166,11 @@ def build(
         skip_corrupt=skip_corrupt,
         with_info=with_info,
     )
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ValueError(
+            "Argument `start` must be a non-negative integer. "
+            f"Received: start={start!r}"
+        )
     if not isinstance(with_ids, bool):
         raise TypeError(
             "Argument `with_ids` must be a bool. "
@@ -198,6 +208,7 @@ def build(
         as_tuple=as_tuple,
         batch_size=batch_size,
         with_ids=with_ids,
+        start=start,
     )
     if with_info:
         return dataset, examples.info

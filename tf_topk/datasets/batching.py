@@ -24,6 +24,7 @@ def batch(
     as_tuple: bool,
     batch_size: int,
     with_ids: bool = False,
+    start: int = 0,
 ) -> tf.data.Dataset:
     """Decodes, preprocesses and batches `examples`.
 
@@ -34,6 +35,8 @@ def batch(
             than the one batch of `options[0]`.
         batch_size: examples per batch; the last batch is partial.
         with_ids: add each example's `example_id` as a third element.
+        start: leave out the first `start` examples before decoding (a
+            resumed evaluation counted them already).
 
     Returns:
         The deterministic dataset of `(images, labels)` batches. Iterating
@@ -57,15 +60,16 @@ def batch(
         return images, label
 
     dataset = (
-        examples.dataset.enumerate()
+        examples.dataset.skip(start)
+        .enumerate(start=start)
         .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .ignore_errors()
     )
-    if examples.num_examples == 0:
+    if examples.num_examples <= start:
         # An empty shard (fewer examples than shards): nothing to check.
         return dataset.take(0).map(unindex).batch(batch_size)
     dataset = (
-        _check_no_gaps(dataset, examples.num_examples, examples.name_of)
+        _check_no_gaps(dataset, examples.num_examples, examples.name_of, start)
         .map(unindex)
         .batch(batch_size, drop_remainder=False)
         .prefetch(tf.data.AUTOTUNE)
@@ -92,7 +96,7 @@ def example_id(name: tf.Tensor, location: str) -> tf.Tensor:
 
 
 def _check_no_gaps(
-    dataset: tf.data.Dataset, num_examples: int, name_of
+    dataset: tf.data.Dataset, num_examples: int, name_of, start: int = 0
 ) -> tf.data.Dataset:
     """`(index, images, label)` elements, failing at the first missing index.
 
@@ -127,6 +131,6 @@ def _check_no_gaps(
 
     return (
         dataset.concatenate(sentinel)
-        .scan(tf.constant(0, tf.int64), check)
+        .scan(tf.constant(start, tf.int64), check)
         .filter(lambda index, images, label: index < num_examples)
     )
