@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,12 +20,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import imagenet, results
+from tf_topk import imagenet, predictions, report, results
 
-PREDICTIONS_DIR = "predictions"
+PREDICTIONS_DIR = predictions.DIRECTORY
 COMPARISON_FILE = "comparison.json"
 TOP_WIDTH = 10  # Top classes per line (fewer for a smaller model).
-_FILE_PATTERN = re.compile(r"^predictions-(\d{5})-of-(\d{5})\.jsonl$")
+_FILE_PATTERN = predictions.FILE_PATTERN
 _KEYS = ("id", "labels", "top_classes", "top_scores")
 
 
@@ -395,7 +394,7 @@ def _read_json(path: str) -> Any:
 def run_class_names(workdir: str) -> tuple[str, ...] | None:
     """A run's per_class.csv names (ImageNet's in words), or None."""
     names: tuple[str, ...] = ()
-    path = os.path.join(workdir, "per_class.csv")
+    path = os.path.join(workdir, report.PER_CLASS_FILE)
     if tf.io.gfile.exists(path):
         with tf.io.gfile.GFile(path) as f:
             names = tuple(row["class_name"] for row in csv.DictReader(f))
@@ -452,16 +451,16 @@ def compare_runs(
     a, b = load_predictions(workdir_a), load_predictions(workdir_b)
     names = run_class_names(workdir_a) or run_class_names(workdir_b)
     comparison = compare(a, b, class_names=names, top_n_classes=top_n_classes)
-    paths = [os.path.join(w, "results.json") for w in (workdir_a, workdir_b)]
+    paths = [
+        os.path.join(w, report.RESULTS_FILE) for w in (workdir_a, workdir_b)
+    ]
     records = map(_read_json, paths)
     for message in check_against_results(comparison, *records):
         logging.warning("%s", message)
     tf.io.gfile.makedirs(workdir)
     path = os.path.join(workdir, COMPARISON_FILE)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as f:
-        f.write(json.dumps(comparison.to_dict(), indent=2, allow_nan=False))
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    text = json.dumps(comparison.to_dict(), indent=2, allow_nan=False)
+    report.write_atomic(path, text)
     return comparison
 
 

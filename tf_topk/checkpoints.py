@@ -29,6 +29,8 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
+from tf_topk import report
+
 FINGERPRINT_FILE = "fingerprint.json"
 PROGRESS_FILE = "progress.json"
 _FIX = (
@@ -232,10 +234,7 @@ class Store:
 
 def write_json(path: str, record: Mapping[str, Any]) -> None:
     """Writes `record` as JSON atomically (a temporary file renamed)."""
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as f:
-        f.write(json.dumps(record, indent=2, sort_keys=False) + "\n")
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    report.write_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 class Autosave:

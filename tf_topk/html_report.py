@@ -27,10 +27,10 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_topk import plots, run_files
+from tf_topk import plots, report, run_files
 
 REPORT_FILE = "report.html"
-TENSORBOARD_DIR = "tensorboard"
+TENSORBOARD_DIR = report.TENSORBOARD_DIR
 SAVE_PREDICTIONS_FLAG = "--config.eval.save_predictions=True"
 # Images only as data URIs, style only inline, nothing else at all.
 CONTENT_SECURITY_POLICY = (
@@ -480,10 +480,7 @@ def write(workdir: str, *, max_thumbnails: int = 24) -> str:
         max_thumbnails=max_thumbnails,
     )
     path = os.path.join(workdir, REPORT_FILE)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as f:
-        f.write(page)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    report.write_atomic(path, page)
     if figures:
         write_tensorboard_images(
             figures, os.path.join(workdir, TENSORBOARD_DIR)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +34,10 @@ from tf_topk import distribute
 
 DIRECTORY = "predictions"
 NUM_TOP = 10
+
+
+# The names `file_name` gives: (worker, number of workers).
+FILE_PATTERN = re.compile(r"^predictions-(\d{5})-of-(\d{5})\.jsonl$")
 
 
 def file_name(worker: int, num_workers: int) -> str:

@@ -25,7 +25,9 @@ PER_CLASS_FILE = "per_class.csv"
 TENSORBOARD_DIR = "tensorboard"
 
 
-def _write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file renamed into place:
+    a crashed run never leaves a half-written file that looks complete."""
     temporary = f"{path}.tmp-{os.getpid()}"
     with tf.io.gfile.GFile(temporary, "w") as f:
         f.write(text)
@@ -110,7 +112,7 @@ def write(
     # per_class.csv and the TensorBoard scalars are extras: a failure to
     # write them is logged, and results.json (the counts) is still written.
     try:
-        _write_atomic(
+        write_atomic(
             paths["per_class"], per_class_csv(result, class_names, synsets)
         )
     except (OSError, tf.errors.OpError) as e:
@@ -120,7 +122,7 @@ def write(
     except (OSError, tf.errors.OpError) as e:
         logging.warning("Could not write %s: %s", paths["tensorboard"], e)
     # Last: a results.json on disk means the run finished.
-    _write_atomic(paths["results"], results_json(result))
+    write_atomic(paths["results"], results_json(result))
     return paths
 
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_topk import analysis, imagenet
+from tf_topk import analysis, imagenet, predictions, report
 
-RESULTS_FILE = "results.json"
-PER_CLASS_FILE = "per_class.csv"
-PREDICTIONS_DIR = "predictions"
+RESULTS_FILE = report.RESULTS_FILE
+PER_CLASS_FILE = report.PER_CLASS_FILE
+PREDICTIONS_DIR = predictions.DIRECTORY
 MAX_K = 10
 NUM_PAIRS = 20
 
