@@ -17,6 +17,7 @@ from datasets_testcase import (
     NUMBERS,
     PREDICTED,
     DataTestCase,
+    RealImagesTestCase,
     build,
     collect,
 )
@@ -316,14 +317,7 @@ def real_labels(folder):
     return {file: int(index) for file, index, _ in rows}
 
 
-class RealFilesTest(tf.test.TestCase, parameterized.TestCase):
-    def setUp(self):
-        super().setUp()
-        keras.backend.clear_session()
-        self.imagenet = conftest.ASSETS / "imagenet"
-        if not (self.imagenet / "synsets.txt").is_file():
-            self.skipTest(f"Real ImageNet assets not found at {self.imagenet}.")
-
+class RealFilesTest(RealImagesTestCase):
     @parameterized.named_parameters(
         ("pjpeg100", "val_pjpeg100", 100), ("acuity650", "val_acuity650", 650)
     )

@@ -2,10 +2,7 @@
 
 import os
 
-import conftest
-import keras
 import numpy as np
-import tensorflow as tf
 from absl.testing import parameterized
 from datasets_testcase import (
     LABELS,
@@ -13,6 +10,7 @@ from datasets_testcase import (
     NUM_EXAMPLES,
     PREDICTED,
     DataTestCase,
+    RealImagesTestCase,
     build,
 )
 
@@ -110,14 +108,7 @@ class FolderTest(DataTestCase):
             build("folder", path=self.dir, **kwargs)
 
 
-class RealFolderTest(tf.test.TestCase):
-    def setUp(self):
-        super().setUp()
-        keras.backend.clear_session()
-        self.imagenet = conftest.ASSETS / "imagenet"
-        if not (self.imagenet / "synsets.txt").is_file():
-            self.skipTest(f"Real ImageNet assets not found at {self.imagenet}.")
-
+class RealFolderTest(RealImagesTestCase):
     def test_maps_all_1000_synsets(self):
         source = self.imagenet / "sample_1000"
         rows = imagenet.read_tsv_labels(source / "labels.tsv")

@@ -7,6 +7,7 @@ first 7 labels agree with the painted class, so the oracle gets exactly
 
 import re
 
+import conftest
 import keras
 import numpy as np
 import tensorflow as tf
@@ -70,3 +71,14 @@ class DataTestCase(tf.test.TestCase, parameterized.TestCase):
 
     def assertRaisesMessage(self, error, message):
         return self.assertRaisesRegex(error, "^" + re.escape(message) + "$")
+
+
+class RealImagesTestCase(tf.test.TestCase, parameterized.TestCase):
+    """Tests on the real ImageNet images of ../shared/assets (or a skip)."""
+
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        self.imagenet = conftest.ASSETS / "imagenet"
+        if not (self.imagenet / "synsets.txt").is_file():
+            self.skipTest(f"Real ImageNet assets not found at {self.imagenet}.")

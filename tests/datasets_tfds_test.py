@@ -8,8 +8,6 @@ import tarfile
 import tempfile
 from unittest import mock
 
-import conftest
-import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -20,6 +18,7 @@ from datasets_testcase import (
     NUM_EXAMPLES,
     PREDICTED,
     DataTestCase,
+    RealImagesTestCase,
     build,
     collect,
 )
@@ -354,14 +353,7 @@ class PrepareTfdsTest(tf.test.TestCase):
             datasets.prepare_tfds("tiny_unavailable", data_dir=data_dir)
 
 
-class RealTfdsTest(tf.test.TestCase):
-    def setUp(self):
-        super().setUp()
-        keras.backend.clear_session()
-        self.imagenet = conftest.ASSETS / "imagenet"
-        if not (self.imagenet / "synsets.txt").is_file():
-            self.skipTest(f"Real ImageNet assets not found at {self.imagenet}.")
-
+class RealTfdsTest(RealImagesTestCase):
     def test_imagenet2012_builder_matches_files(self):
         # tfds' real imagenet2012 builder, offline, from a manual dir that
         # holds only the validation tar of the 100 val_pjpeg100 images.
