@@ -63,6 +63,13 @@ class EvalResult:
             started from scratch); throughput covers the others only.
         metadata: what was evaluated (model, data, preprocessing, versions);
             filled in by the caller, written into results.json as is.
+        input_images_per_s: images/s the input pipeline delivers alone,
+            measured on a few batches with the model out of the loop
+            (`tf_topk.input_stage.measure`); None when not measured.
+        input_limited: True when the pipeline alone delivers fewer
+            images/s than the model alone consumes, so the run cannot go
+            faster than its input (`tf_topk.input_stage.limits`); None
+            when either rate is unknown.
     """
 
     ks: tuple[int, ...]
@@ -81,6 +88,8 @@ class EvalResult:
     ties_rule: str = "inclusive"
     resumed_from: int = 0
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    input_images_per_s: float | None = None
+    input_limited: bool | None = None
 
     def accuracy(self, k: int) -> float:
         """Fraction of scored examples whose class is in the top k."""
@@ -108,6 +117,20 @@ class EvalResult:
             for c, n in zip(self.per_class_correct, self.per_class_count)
         )
 
+    @property
+    def model_images_per_s(self) -> float | None:
+        """Images/s of the model and metric step alone, input wait excluded.
+
+        The examples this run's loop ran (`num_examples - resumed_from`)
+        over `model_time_s`, which includes the first (tracing) step and
+        the predictions writer, so short runs understate the model's rate;
+        None when the loop ran no example or no time was measured.
+        """
+        ran = self.num_examples - self.resumed_from
+        if ran <= 0 or not self.model_time_s or self.model_time_s <= 0:
+            return None
+        return ran / self.model_time_s
+
     def to_dict(self) -> dict[str, Any]:
         """The results.json record (without the per-class table)."""
         record: dict[str, Any] = {"num_examples": self.num_examples}
@@ -128,6 +151,9 @@ class EvalResult:
             "images_per_s": self.images_per_s,
             "input_time_s": self.input_time_s,
             "model_time_s": self.model_time_s,
+            "input_images_per_s": self.input_images_per_s,
+            "model_images_per_s": self.model_images_per_s,
+            "input_limited": self.input_limited,
         }
         record.update(self.metadata)
         return record
