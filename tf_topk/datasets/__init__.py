@@ -36,29 +36,27 @@ not counted in `num_examples`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
 
 import tensorflow as tf
-from absl import logging
 
-from tf_topk import distribute, preprocessing
-from tf_topk.datasets import batching, files, folder, records, tfds, tfrecord
+from tf_topk.datasets import caching, plans, tfrecord
 from tf_topk.datasets.records import IMAGE_EXTENSIONS, SourceInfo
 from tf_topk.datasets.tfds import DataUnavailableError
 from tf_topk.datasets.tfds import prepare as prepare_tfds
 
-SOURCES = ("files", "folder", "tfds", "tfrecord")
+SOURCES = plans.SOURCES
+CACHE_MODES = caching.MODES
 DEFAULT_TFRECORD_IMAGE_KEY = tfrecord.DEFAULT_IMAGE_KEY
 DEFAULT_TFRECORD_LABEL_KEY = tfrecord.DEFAULT_LABEL_KEY
-# ImageNet TFRecords store 1-based labels; the other sources 0-based ones.
-_DEFAULT_LABEL_OFFSET = {"files": 0, "folder": 0, "tfds": 0, "tfrecord": 1}
-
 __all__ = [
     "DEFAULT_TFRECORD_IMAGE_KEY",
     "DEFAULT_TFRECORD_LABEL_KEY",
     "IMAGE_EXTENSIONS",
     "SOURCES",
+    "CACHE_MODES",
     "DataUnavailableError",
+    "InputCache",
     "SourceInfo",
     "build",
     "prepare_tfds",
@@ -85,6 +83,9 @@ def build(
     with_info: bool = False,
     with_ids: bool = False,
     start: int = 0,
+    cache: str = "none",
+    cache_dir: str | None = None,
+    cache_budget_bytes: int | None = None,
 ) -> tuple[tf.data.Dataset, int | SourceInfo]:
     """Builds a batched evaluation dataset and its exact example count.
 
@@ -140,6 +141,18 @@ def build(
             earlier ones out before any decoding: how a resumed evaluation
             skips what its checkpoint counted. The returned count stays
             the whole (shard's) count.
+        cache: keep the preprocessed images after the first full pass, so
+            later iterations of the returned dataset read them instead of
+            decoding again: `"memory"`, `"disk"` (under `cache_dir`),
+            `"auto"` (memory when the estimate fits `cache_budget_bytes`,
+            else disk when `cache_dir` is set, else none) or `"none"`.
+            The cache holds the float32 pixels the model reads, so the
+            counts are the same with and without it (see
+            `tf_topk.datasets.caching`).
+        cache_dir: the folder of disk caches; a cache's files are named
+            after the data, the preprocessing, the shard and `start`.
+        cache_budget_bytes: memory an `"auto"` cache may take; None: half
+            of the memory available now.
 
     Returns:
         `(dataset, num_examples)`: batches of `(images, labels)` and the
@@ -156,208 +169,123 @@ def build(
         ValueError: bad arguments, no examples, or a label outside
             [0, num_classes).
     """
-    _check_arguments(
-        source,
-        batch_size=batch_size,
-        num_classes=num_classes,
-        label_offset=label_offset,
-        num_shards=num_shards,
-        shard_index=shard_index,
-        skip_corrupt=skip_corrupt,
-        with_info=with_info,
-    )
-    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-        raise ValueError(
-            "Argument `start` must be a non-negative integer. "
-            f"Received: start={start!r}"
-        )
-    if not isinstance(with_ids, bool):
-        raise TypeError(
-            "Argument `with_ids` must be a bool. "
-            f"Received: with_ids={with_ids!r}"
-        )
-    if label_offset is None:
-        label_offset = _DEFAULT_LABEL_OFFSET[source]
-    options, as_tuple = _check_preprocess(preprocess)
-    examples = _read(
+    plan = plans.plan(
         source,
         path=path,
         labels_file=labels_file,
         name=name,
         split=split,
         data_dir=data_dir,
+        batch_size=batch_size,
         label_offset=label_offset,
         num_classes=num_classes,
+        skip_corrupt=skip_corrupt,
+        preprocess=preprocess,
         image_key=image_key,
         label_key=label_key,
-    )
-    if examples.num_examples == 0:
-        argument, value = (
-            ("split", split) if source == "tfds" else ("path", path)
-        )
-        raise ValueError(
-            f"The {source} source at {examples.info.location!r} has no "
-            f"examples. Received: {argument}={value!r}. Pass a `{argument}` "
-            "holding at least one example."
-        )
-    if skip_corrupt:
-        examples = _skip_corrupt(examples)
-    dataset = batching.batch(
-        records.shard(examples, num_shards, shard_index),
-        options,
-        as_tuple=as_tuple,
-        batch_size=batch_size,
+        num_shards=num_shards,
+        shard_index=shard_index,
+        with_info=with_info,
         with_ids=with_ids,
         start=start,
     )
-    if with_info:
-        return dataset, examples.info
-    return dataset, distribute.shard_size(
-        examples.num_examples, num_shards, shard_index
+    mode = caching.resolve(
+        caching.check_mode(cache),
+        size_bytes=plan.size_bytes,
+        directory=cache_dir,
+        budget_bytes=cache_budget_bytes,
     )
+    return plans.finish(plan, mode, cache_dir)
 
 
-def _check_arguments(
-    source: str,
-    *,
-    batch_size,
-    num_classes,
-    label_offset,
-    num_shards,
-    shard_index,
-    skip_corrupt,
-    with_info,
-) -> None:
-    """Checks `build`'s plain arguments before any file is read."""
-    if source not in SOURCES:
-        raise ValueError(
-            f"Argument `source` must be one of {list(SOURCES)}. "
-            f"Received: source={source!r}"
-        )
-    for argument, value in (
-        ("batch_size", batch_size),
-        ("num_classes", num_classes),
-        ("num_shards", num_shards),
+# `build`'s keyword arguments and their defaults, for `InputCache.build`.
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(build).parameters.items()
+    if parameter.kind == inspect.Parameter.KEYWORD_ONLY
+    and not name.startswith("cache")
+}
+
+
+class InputCache:
+    """Builds each distinct input once, so the runs that read it share its
+    decoded-image cache (`build(..., cache=...)`).
+
+    A bulk run asks for its input once per model; models whose resolved
+    preprocessing (input size, crop, interpolation, antialias, number of
+    crops) is the same get the same dataset object, whose cache the first
+    run fills and the later ones read. `preprocess_input` (scaling, mean /
+    std) runs inside the model wrapper, so it does not split the cache.
+
+    Memory caches share one budget: when a new input does not fit, the
+    oldest inputs are let go (their memory freed) before falling back to
+    disk (under `directory`) or to no cache.
+
+    >>> inputs = InputCache("memory")  # doctest: +SKIP
+    >>> dataset, info = inputs.build("folder", path="/data/val",
+    ...                              with_info=True)  # doctest: +SKIP
+
+    Args:
+        mode: one of `CACHE_MODES`.
+        directory: the folder of disk caches (cleared by `close`).
+        budget_bytes: memory all memory caches may take; None: half of
+            the memory available when the first input is built.
+    """
+
+    def __init__(
+        self,
+        mode: str = "auto",
+        *,
+        directory: str | None = None,
+        budget_bytes: int | None = None,
     ):
-        if not _is_int(value) or value < 1:
-            raise ValueError(
-                f"Argument `{argument}` must be a positive integer. "
-                f"Received: {argument}={value!r}"
-            )
-    if label_offset is not None and not _is_int(label_offset):
-        raise TypeError(
-            "Argument `label_offset` must be an integer or None. "
-            f"Received: label_offset={label_offset!r}"
+        self.mode = caching.check_mode(mode, "config.data.cache")
+        self.directory = directory
+        self.budget_bytes = budget_bytes
+        # key -> (built, bytes held in memory, times handed out).
+        self._built: dict[str, list] = {}
+
+    def build(self, source: str, **kwargs):
+        """`build(source, **kwargs)` with this cache, once per input."""
+        key = caching.key(source=source, **kwargs)
+        if key in self._built:
+            entry = self._built.pop(key)
+            self._built[key] = entry  # Most recently used last.
+            entry[2] += 1
+            return entry[0]
+        if self.budget_bytes is None:
+            self.budget_bytes = caching.default_budget_bytes()
+        plan = plans.plan(source, **{**_DEFAULTS, **kwargs})
+        if self.mode in ("auto", "memory"):
+            self._make_room(plan.size_bytes)
+        mode = caching.resolve(
+            self.mode,
+            size_bytes=plan.size_bytes,
+            directory=self.directory,
+            budget_bytes=self.budget_bytes - self.memory_bytes,
         )
-    if not _is_int(shard_index) or not 0 <= shard_index < num_shards:
-        raise ValueError(
-            f"Argument `shard_index` must be an integer in [0, {num_shards}) "
-            f"(num_shards={num_shards}). Received: shard_index={shard_index!r}"
-        )
-    for argument, value in (
-        ("skip_corrupt", skip_corrupt),
-        ("with_info", with_info),
-    ):
-        if not isinstance(value, bool):
-            raise TypeError(
-                f"Argument `{argument}` must be a bool. "
-                f"Received: {argument}={value!r}"
-            )
+        built = plans.finish(plan, mode, self.directory)
+        held = plan.size_bytes if mode == "memory" else 0
+        self._built[key] = [built, held, 1]
+        return built
 
+    def reused(self, source: str, **kwargs) -> bool:
+        """Whether `build(source, **kwargs)` was handed out before: its
+        cache is filled once a run read it to the end."""
+        entry = self._built.get(caching.key(source=source, **kwargs))
+        return bool(entry and entry[2] > 1)
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    @property
+    def memory_bytes(self) -> int:
+        """The estimated bytes of the memory caches held."""
+        return sum(entry[1] for entry in self._built.values())
 
+    def close(self) -> None:
+        """Lets every input go and removes the disk caches."""
+        self._built.clear()
+        caching.clear(self.directory)
 
-def _check_preprocess(
-    preprocess,
-) -> tuple[tuple[preprocessing.Options, ...], bool]:
-    """(the Options, one per image view; whether images are a tuple)."""
-    if preprocess is None:
-        return (preprocessing.Options(),), False
-    if isinstance(preprocess, preprocessing.Options):
-        return (preprocess,), False
-    if isinstance(preprocess, Sequence) and not isinstance(preprocess, str):
-        options = tuple(preprocess)
-        if options and all(
-            isinstance(o, preprocessing.Options) for o in options
-        ):
-            return options, True
-    raise TypeError(
-        "Argument `preprocess` must be a `preprocessing.Options` or a "
-        "non-empty sequence of them. "
-        f"Received: preprocess={preprocess!r}"
-    )
-
-
-def _read(
-    source: str,
-    *,
-    path,
-    labels_file,
-    name,
-    split,
-    data_dir,
-    label_offset: int,
-    num_classes: int,
-    image_key,
-    label_key,
-) -> records.Records:
-    """The encoded examples of `source`."""
-    if source == "files":
-        return files.read(
-            path,
-            labels_file,
-            label_offset=label_offset,
-            num_classes=num_classes,
-        )
-    if source == "folder":
-        if label_offset != 0:
-            raise ValueError(
-                "Argument `label_offset` does not apply to source='folder' "
-                "(labels come from folder names). "
-                f"Received: label_offset={label_offset}"
-            )
-        return folder.read(path, num_classes=num_classes)
-    if source == "tfrecord":
-        return tfrecord.read(
-            path,
-            image_key=image_key or tfrecord.DEFAULT_IMAGE_KEY,
-            label_key=label_key or tfrecord.DEFAULT_LABEL_KEY,
-            label_offset=label_offset,
-            num_classes=num_classes,
-        )
-    return tfds.read(
-        name or "imagenet2012",
-        split or "validation",
-        data_dir=data_dir,
-        image_key=image_key,
-        label_key=label_key,
-        labels_file=labels_file,
-        label_offset=label_offset,
-        num_classes=num_classes,
-    )
-
-
-def _skip_corrupt(examples: records.Records) -> records.Records:
-    """`examples` without the images that do not decode, logged."""
-    bad = records.scan_corrupt(examples)
-    if bad.size:
-        examples = records.without(examples, bad)
-        for skipped in examples.info.skipped:
-            logging.warning("Skipped corrupt image %s", skipped)
-        logging.warning(
-            "Skipped %d corrupt images of %d; evaluating %d.",
-            len(bad),
-            len(bad) + examples.num_examples,
-            examples.num_examples,
-        )
-    if examples.num_examples == 0:
-        raise ValueError(
-            f"Every image of the {examples.info.source} source at "
-            f"{examples.info.location!r} is corrupt. Received: "
-            f"skip_corrupt=True and {examples.info.num_skipped} images, none "
-            "of which decodes. Check that the files are images (JPEG, PNG, "
-            "GIF, BMP) and were copied completely."
-        )
-    return examples
+    def _make_room(self, size: int) -> None:
+        while self._built and self.memory_bytes + size > self.budget_bytes:
+            oldest = next(iter(self._built))
+            del self._built[oldest]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from tf_topk import preprocessing
-from tf_topk.datasets import records
+from tf_topk.datasets import caching, records
 
 
 def batch(
@@ -25,6 +25,8 @@ def batch(
     batch_size: int,
     with_ids: bool = False,
     start: int = 0,
+    cache: str = "none",
+    cache_file: str | None = None,
 ) -> tf.data.Dataset:
     """Decodes, preprocesses and batches `examples`.
 
@@ -37,6 +39,10 @@ def batch(
         with_ids: add each example's `example_id` as a third element.
         start: leave out the first `start` examples before decoding (a
             resumed evaluation counted them already).
+        cache: keep the checked, preprocessed examples after the first full
+            pass: `"memory"`, `"disk"` (files starting with `cache_file`)
+            or `"none"` (see `caching`).
+        cache_file: the disk cache's file prefix.
 
     Returns:
         The deterministic dataset of `(images, labels)` batches. Iterating
@@ -68,10 +74,17 @@ def batch(
     if examples.num_examples <= start:
         # An empty shard (fewer examples than shards): nothing to check.
         return dataset.take(0).map(unindex).batch(batch_size)
+    checked = _check_no_gaps(
+        dataset, examples.num_examples, examples.name_of, start
+    )
+    num_batches = -(-(examples.num_examples - start) // batch_size)
     dataset = (
-        _check_no_gaps(dataset, examples.num_examples, examples.name_of, start)
-        .map(unindex)
+        caching.apply(checked, cache, cache_file)
+        .map(unindex, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(batch_size, drop_remainder=False)
+        # Known to Keras and to the cache's size estimate; exact by the
+        # gap check above.
+        .apply(tf.data.experimental.assert_cardinality(num_batches))
         .prefetch(tf.data.AUTOTUNE)
     )
     deterministic = tf.data.Options()

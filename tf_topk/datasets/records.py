@@ -35,6 +35,8 @@ class SourceInfo:
             classes (folder names, tfds class names), else empty.
         skipped: corrupt or unreadable files left out (`skip_corrupt=True`).
         multi_label: labels are multi-hot rows (ImageNet-ReaL).
+        cache: where `build` keeps the decoded images after the first
+            pass: "memory", "disk" or "none" (see `datasets.caching`).
     """
 
     source: str
@@ -44,6 +46,7 @@ class SourceInfo:
     class_names: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     multi_label: bool = False
+    cache: str = "none"
 
     @property
     def num_skipped(self) -> int:
