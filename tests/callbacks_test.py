@@ -5,6 +5,7 @@ import doctest
 import glob
 import json
 import os
+import tempfile
 from unittest import mock
 
 import conftest
@@ -13,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import callbacks, evaluation, testing
+from tf_topk import callbacks, datasets, evaluation, preprocessing, testing
 
 NUM_CLASSES = 5
 # 10 images painted 0, 1, 2, 3, 4, 0, 1, 2, 3, 4. The first 7 labels are
@@ -21,6 +22,11 @@ NUM_CLASSES = 5
 # gets 7/10 and the oracle with its classes shifted by one gets 3/10.
 PAINTED = np.arange(10) % NUM_CLASSES
 LABELS = np.concatenate([PAINTED[:7], (PAINTED[7:] + 1) % NUM_CLASSES])
+# A cached example of `_folder_dataset`: 8 x 8 x 3 float32 pixels and an
+# int32 label.
+FOLDER_EXAMPLE_BYTES = 8 * 8 * 3 * 4 + 4
+# The files tf.data writes for `Dataset.cache(".../batches")`.
+CACHE_FILES = ["batches.data-00000-of-00001", "batches.index"]
 
 
 def _dataset(batch_size=4):
@@ -33,6 +39,31 @@ def _dataset(batch_size=4):
     return tf.data.Dataset.from_tensor_slices(
         (images, LABELS.astype(np.int32))
     ).batch(batch_size)
+
+
+def _folder_dataset(directory, fmt="jpeg"):
+    """10 real images in class folders, decoded by `datasets.build`."""
+    testing.write_class_folders(
+        directory, PAINTED, LABELS, num_classes=NUM_CLASSES, fmt=fmt
+    )
+    dataset, count = datasets.build(
+        "folder",
+        path=directory,
+        batch_size=4,
+        num_classes=NUM_CLASSES,
+        preprocess=preprocessing.Options(image_size=8),
+        cache="none",
+    )
+    assert count == 10, count
+    return dataset
+
+
+def _damage_images(directory):
+    """Overwrites every file under `directory`: decoding them now fails."""
+    for root, _, names in os.walk(directory):
+        for name in names:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"not an image")
 
 
 def _trainable_oracle():
@@ -216,6 +247,8 @@ class TopKEvaluationFitTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(evaluator.result.num_examples, 10)
         self.assertTrue(contexts)
         self.assertEqual(set(contexts), {1})
+        # Each worker builds its own input: "auto" leaves it uncached.
+        self.assertEqual(evaluator.cache_mode, "none")
 
     def test_docstring_example(self):
         failures, tried = doctest.testmod(
@@ -223,6 +256,203 @@ class TopKEvaluationFitTest(tf.test.TestCase, parameterized.TestCase):
         )
         self.assertGreater(tried, 5)
         self.assertEqual(failures, 0)
+
+
+class TopKEvaluationCacheTest(tf.test.TestCase, parameterized.TestCase):
+    """The batches are decoded by the first evaluation, then read back.
+
+    Proved by overwriting every image file after the first evaluation: the
+    second still counts 7/10 from the cache; uncached, it fails to decode.
+    """
+
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        self.image_dir = self.create_tempdir().full_path
+
+    def fit_damaging_after_epoch_1(self, evaluator, model=None):
+        """fit() for 2 epochs, the images damaged after the first one.
+
+        Returns:
+            The history, and the cache folder (or None) with its files as
+            they were after the first evaluation.
+        """
+        seen = []
+
+        def damage(epoch, logs):
+            if epoch == 0:
+                folder = evaluator.cache_folder
+                files = sorted(os.listdir(folder)) if folder else []
+                seen.append((folder, files))
+                _damage_images(self.image_dir)
+
+        history = (model or _trainable_oracle()).fit(
+            _dataset(),
+            epochs=2,
+            verbose=0,
+            callbacks=[
+                evaluator,
+                # After the evaluator: it damages what epoch 2 reads.
+                keras.callbacks.LambdaCallback(on_epoch_end=damage),
+            ],
+        )
+        return history, seen[0]
+
+    @parameterized.named_parameters(
+        ("memory", "memory", None, "jpeg"),
+        ("memory_png", "memory", None, "png"),
+        ("auto_within_the_budget", "auto", 10 * FOLDER_EXAMPLE_BYTES, "jpeg"),
+    )
+    def test_memory_cache_is_read(self, cache, budget, fmt):
+        evaluator = callbacks.TopKEvaluation(
+            _folder_dataset(self.image_dir, fmt),
+            expected_num_examples=10,
+            cache=cache,
+            cache_budget_bytes=budget,
+        )
+        self.assertEqual(evaluator.cache_mode, "memory")
+        self.assertEqual(evaluator.cache_size_bytes, 10 * FOLDER_EXAMPLE_BYTES)
+        history, (folder, _) = self.fit_damaging_after_epoch_1(evaluator)
+        self.assertEqual(history.history["val_top1"], [0.7, 0.7])
+        self.assertEqual(evaluator.results[2].correct, {1: 7, 5: 10})
+        self.assertEqual(evaluator.results[2].num_examples, 10)
+        self.assertIsNone(folder)
+
+    def test_memory_cache_is_read_under_two_devices(self):
+        strategy = tf.distribute.MirroredStrategy(conftest.logical_cpus(2))
+        with strategy.scope():
+            model = _trainable_oracle()
+        evaluator = callbacks.TopKEvaluation(
+            _folder_dataset(self.image_dir),
+            expected_num_examples=10,
+            cache="memory",
+        )
+        history, _ = self.fit_damaging_after_epoch_1(evaluator, model)
+        self.assertEqual(history.history["val_top1"], [0.7, 0.7])
+
+    def test_uncached_dataset_is_decoded_again(self):
+        evaluator = callbacks.TopKEvaluation(
+            _folder_dataset(self.image_dir),
+            expected_num_examples=10,
+            cache="none",
+        )
+        self.assertEqual(evaluator.cache_mode, "none")
+        self.assertIsNone(evaluator.cache_size_bytes)
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "decode"):
+            self.fit_damaging_after_epoch_1(evaluator)
+        self.assertEqual(sorted(evaluator.results), [1])
+        self.assertEqual(evaluator.results[1].correct[1], 7)
+
+    @parameterized.named_parameters(
+        ("disk_in_cache_dir", "disk", None, "cache_dir"),
+        ("auto_over_the_budget_in_cache_dir", "auto", 0, "cache_dir"),
+        ("disk_in_results_dir", "disk", None, "results_dir"),
+        ("auto_over_the_budget_in_a_temporary_folder", "auto", 0, None),
+    )
+    def test_disk_cache_is_read_then_removed(self, cache, budget, folder):
+        workdir = self.create_tempdir().full_path
+        evaluator = callbacks.TopKEvaluation(
+            _folder_dataset(self.image_dir),
+            expected_num_examples=10,
+            cache=cache,
+            cache_budget_bytes=budget,
+            **({folder: workdir} if folder else {}),
+        )
+        self.assertEqual(evaluator.cache_mode, "disk")
+        # No folder before the first evaluation.
+        self.assertIsNone(evaluator.cache_folder)
+        self.assertEmpty(os.listdir(workdir))
+        history, (cache_folder, files) = self.fit_damaging_after_epoch_1(
+            evaluator
+        )
+        self.assertEqual(history.history["val_top1"], [0.7, 0.7])
+        self.assertEqual(files, CACHE_FILES)
+        parent = {
+            "cache_dir": workdir,
+            "results_dir": os.path.join(workdir, "cache"),
+            None: tempfile.gettempdir(),
+        }[folder]
+        self.assertEqual(os.path.dirname(cache_folder), parent)
+        # on_train_end removed the cache folder, and only that.
+        self.assertFalse(os.path.exists(cache_folder))
+        self.assertIsNone(evaluator.cache_folder)
+        self.assertEqual(
+            sorted(os.listdir(workdir)),
+            ["epoch_001", "epoch_002"] if folder == "results_dir" else [],
+        )
+
+    def test_disk_cache_is_filled_again_by_a_later_fit(self):
+        cache_dir = self.create_tempdir().full_path
+        evaluator = callbacks.TopKEvaluation(
+            _folder_dataset(self.image_dir),
+            expected_num_examples=10,
+            cache="disk",
+            cache_dir=cache_dir,
+        )
+        model = _trainable_oracle()
+        folders = []
+        for _ in range(2):
+            model.fit(
+                _dataset(),
+                epochs=1,
+                verbose=0,
+                callbacks=[
+                    evaluator,
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_end=lambda epoch, logs: folders.append(
+                            evaluator.cache_folder
+                        )
+                    ),
+                ],
+            )
+            self.assertEqual(evaluator.result.correct[1], 7)
+        self.assertLen(set(folders), 2)
+        self.assertEmpty(os.listdir(cache_dir))
+
+    @parameterized.named_parameters(
+        ("expected_num_examples", {"expected_num_examples": 10}, 10),
+        # 3 batches of at most 4: an upper bound of 12 examples.
+        ("batches_times_batch_size", {"batch_size": 4}, 12),
+        ("unknown_batch_size", {}, None),
+        ("unknown_cardinality", {"batch_size": 4, "filter": True}, None),
+    )
+    def test_size_estimate(self, arguments, num_examples):
+        arguments = dict(arguments)
+        dataset = _folder_dataset(self.image_dir)
+        if arguments.pop("filter", False):
+            dataset = dataset.filter(lambda images, labels: True)
+        evaluator = callbacks.TopKEvaluation(
+            dataset, cache_budget_bytes=2**30, **arguments
+        )
+        if num_examples is None:
+            self.assertIsNone(evaluator.cache_size_bytes)
+            self.assertEqual(evaluator.cache_mode, "none")
+        else:
+            self.assertEqual(
+                evaluator.cache_size_bytes, num_examples * FOLDER_EXAMPLE_BYTES
+            )
+            self.assertEqual(evaluator.cache_mode, "memory")
+
+    def test_size_estimate_static_batch_and_strings(self):
+        images = np.zeros([10, 8, 8, 3], np.uint8)
+        ids = [f"image_{i}" for i in range(10)]
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (images, LABELS.astype(np.int32), ids)
+        ).batch(5, drop_remainder=True)
+        evaluator = callbacks.TopKEvaluation(dataset, cache="none")
+        self.assertIsNone(evaluator.cache_size_bytes)
+        evaluator = callbacks.TopKEvaluation(dataset, cache="memory")
+        # 2 batches of a static 5; uint8 pixels, int32 label, 64 per string.
+        self.assertEqual(evaluator.cache_size_bytes, 10 * (8 * 8 * 3 + 4 + 64))
+
+    def test_explicit_memory_is_honoured_at_an_unknown_size(self):
+        dataset = _folder_dataset(self.image_dir).filter(lambda x, y: True)
+        evaluator = callbacks.TopKEvaluation(dataset, cache="memory")
+        self.assertIsNone(evaluator.cache_size_bytes)
+        self.assertEqual(evaluator.cache_mode, "memory")
+        history, _ = self.fit_damaging_after_epoch_1(evaluator)
+        self.assertEqual(history.history["val_top1"], [0.7, 0.7])
 
 
 class TopKEvaluationArgumentsTest(tf.test.TestCase, parameterized.TestCase):
@@ -292,6 +522,52 @@ class TopKEvaluationArgumentsTest(tf.test.TestCase, parameterized.TestCase):
             {"progress": "loud"},
             ValueError,
             r"Received: progress='loud'$",
+        ),
+        (
+            "cache",
+            {"cache": "ram"},
+            ValueError,
+            r"^Argument `cache` must be one of \['auto', 'memory', 'disk', "
+            r"'none'\]\. Received: cache='ram'$",
+        ),
+        (
+            "cache_budget_bytes",
+            {"cache_budget_bytes": -1},
+            ValueError,
+            r"^Argument `cache_budget_bytes` must be a non-negative integer "
+            r"or None\. Received: cache_budget_bytes=-1$",
+        ),
+        (
+            "cache_dir",
+            {"cache_dir": 3},
+            TypeError,
+            r"^Argument `cache_dir` must be a folder path or None\. "
+            r"Received: cache_dir=3$",
+        ),
+        (
+            "memory_cache_of_a_dataset_function",
+            {
+                "dataset": lambda context: _dataset(),
+                "batch_size": 4,
+                "expected_num_examples": 10,
+                "cache": "memory",
+            },
+            ValueError,
+            r"^Argument `cache` must be 'auto' or 'none' with a dataset "
+            r"function: each worker builds its own input, so cache inside "
+            r"the function, e\.g\. with tf_topk\.datasets\.build\(\.\.\., "
+            r"cache='memory'\)\. Received: cache='memory'$",
+        ),
+        (
+            "disk_cache_of_a_dataset_function",
+            {
+                "dataset": lambda context: _dataset(),
+                "batch_size": 4,
+                "expected_num_examples": 10,
+                "cache": "disk",
+            },
+            ValueError,
+            r"Received: cache='disk'$",
         ),
     )
     def test_errors(self, arguments, error, message):
