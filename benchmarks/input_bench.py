@@ -20,11 +20,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from tf_topk import datasets, preprocessing  # noqa: E402
+from tf_topk import datasets, preprocessing, testing  # noqa: E402
 
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 512, "JPEGs to generate.")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", 8, "Class folders.")
@@ -32,27 +31,6 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size.")
 _REPEATS = flags.DEFINE_integer(
     "repeats", 3, "Timed passes per pipeline; the best one is reported."
 )
-
-
-def write_jpegs(directory: str, num_images: int, num_classes: int) -> None:
-    """Natural-looking 500 x 375 JPEGs: smooth gradients plus noise."""
-    rng = np.random.default_rng(0)
-    rows, cols = np.mgrid[0:375, 0:500]
-    for i in range(num_images):
-        folder = os.path.join(directory, f"class_{i % num_classes:02d}")
-        os.makedirs(folder, exist_ok=True)
-        base = rng.uniform(0, 255, 3)
-        slope = rng.uniform(-0.3, 0.3, (2, 3))
-        image = (
-            base
-            + rows[..., None] * slope[0]
-            + cols[..., None] * slope[1]
-            + rng.normal(0, 12, (375, 500, 3))
-        )
-        encoded = tf.io.encode_jpeg(
-            np.clip(image, 0, 255).astype(np.uint8), quality=90
-        )
-        tf.io.write_file(os.path.join(folder, f"image_{i:05d}.jpg"), encoded)
 
 
 def images_per_second(dataset, repeats: int) -> float:
@@ -73,7 +51,9 @@ def main(argv):
     del argv
     with tempfile.TemporaryDirectory() as directory:
         logging.info("Writing %d JPEGs to %s.", _NUM_IMAGES.value, directory)
-        write_jpegs(directory, _NUM_IMAGES.value, _NUM_CLASSES.value)
+        testing.write_photo_jpegs(
+            directory, _NUM_IMAGES.value, _NUM_CLASSES.value
+        )
         pipelines = {
             "keras image_dataset_from_directory": (
                 keras.utils.image_dataset_from_directory(

@@ -566,7 +566,8 @@ CLI_CASES = (
         "unknown_preset",
         ("--config={configs}/imagenet.py:resnet5",),
         r"Unknown preset 'resnet5' in configs/imagenet\.py:resnet5\. Valid "
-        r"presets: \[.*'resnet50'.*\] \(join with '\+' for an ensemble\)\.",
+        r"presets: \[.*'resnet50'.*\] \(join with '\+' for an ensemble, "
+        r"',' for several runs\)\.",
     ),
     (
         "source_typo",

@@ -308,3 +308,21 @@ def read_tsv_labels(
         first_line[key] = number
         rows.append(LabelledFile(file, label, number))
     return tuple(rows)
+
+
+def names_for(
+    num_outputs: int, source_names
+) -> tuple[list[str] | None, list[str] | None]:
+    """(names in words, synsets) of a model's classes, where known.
+
+    The 1000 ImageNet classes are named in words ("tabby, tabby cat");
+    other label spaces by the source's class names (`source_names`), when
+    there is one per output.
+    """
+    names = list(source_names) if source_names else None
+    standard = names is None or names == list(synsets())
+    if num_outputs == NUM_CLASSES and standard:
+        return list(class_names()), list(synsets())
+    if names is not None and len(names) == num_outputs:
+        return names, None
+    return None, None

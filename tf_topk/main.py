@@ -25,12 +25,15 @@ from ml_collections import config_dict, config_flags
 from ml_collections.config_flags import config_flags as config_files
 
 from tf_topk import (
+    bulk,
     checkpoints,
     datasets,
     diagnostics,
     distribute,
     evaluation,
     imagenet,
+    input_stage,
+    leaderboard,
     members,
     predictions,
     presets,
@@ -62,26 +65,26 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         workdir: output folder; None writes nothing.
 
     Returns:
-        The `results.EvalResult` (with its metadata).
+        The `results.EvalResult` (with its metadata); for a bulk config
+        (`config.runs`), a `bulk.BulkResult` of every run.
     """
     _check(config)
     _check_workdir(workdir)
+    if config.runs:
+        return bulk.run(config, workdir, run_one=_run_one)
+    return _run_one(config, workdir)
+
+
+def _run_one(
+    config: config_dict.ConfigDict,
+    workdir: str | None,
+    inputs: datasets.InputCache | None = None,
+) -> results.EvalResult:
+    """One run; `inputs` shares decoded images with the other bulk runs."""
     strategy = _strategy(config.distribution)
     data = config.data
-    if data.source == "tfds":
-        datasets.prepare_tfds(
-            data.name,
-            data_dir=data.data_dir,
-            download=data.download,
-            manual_dir=data.manual_dir,
-        )
     data_kwargs = _data_kwargs(data)
-    with strategy.scope() if strategy else contextlib.nullcontext():
-        built = [
-            members.build(section, config.preprocess, data, data_kwargs, path)
-            for path, section in presets.model_sections(config).items()
-        ]
-        model = members.combine(built, config.ensemble_weights)
+    built, model = _models(config, strategy, data_kwargs)
     options = [member.options for member in built]
     # One model reads a batch of images; an ensemble a tuple, one a member.
     save_predictions = bool(workdir and config.eval.save_predictions)
@@ -95,19 +98,24 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
     start_step = checkpoints.saved_steps(
         checkpoint_dir if config.eval.resume else None
     )
-    dataset, info = datasets.build(
-        **build_kwargs, start=start_step * data.batch_size, with_info=True
-    )
+    input_kwargs = {
+        **build_kwargs,
+        "start": start_step * data.batch_size,
+        "with_info": True,
+    }
+    build = inputs.build if inputs else datasets.build
+    dataset, info = build(**input_kwargs)
     logging.info(
         "Evaluating %s on %d examples (%s).",
         config.model.name,
         info.num_examples,
         data.source,
     )
+    rate = _input_rate(config, dataset, inputs, input_kwargs)
     metadata = _metadata(config, built, info, strategy)
     result = evaluation.evaluate(
         model,
-        _worker_shards(dataset, info.num_examples, build_kwargs)
+        datasets.worker_shards(dataset, info.num_examples, build_kwargs)
         if strategy
         else dataset,
         ks=tuple(config.eval.ks),
@@ -122,7 +130,7 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         checkpoint_dir=checkpoint_dir,
         checkpoint_every_n_examples=config.eval.checkpoint_every_n_examples,
         resume=config.eval.resume,
-        fingerprint=_fingerprint(metadata),
+        fingerprint=metadata.fingerprint(),
         progress_file=workdir and os.path.join(workdir, PROGRESS_FILE),
         predictions_dir=os.path.join(workdir, predictions.DIRECTORY)
         if save_predictions
@@ -130,17 +138,80 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         input_start_step=start_step,
     )
     # From here on the counts exist: optional steps may only warn.
-    causes = _diagnose(result, model, dataset, metadata, config)
-    metadata = dataclasses.replace(metadata, diagnostics=tuple(causes))
-    result = dataclasses.replace(result, metadata=metadata.to_dict())
+    result = _input_verdict(result, rate, options[0], info.cache)
+    result = _diagnosed(result, model, dataset, metadata, config)
     if workdir and (strategy is None or distribute.is_chief(strategy)):
-        names, synsets = _class_names(model, info)
+        names, synsets = imagenet.names_for(
+            model.output_shape[-1], info.class_names
+        )
         paths = report.write(
             result, workdir, class_names=names, synsets=synsets
         )
         logging.info("Wrote %s", paths["results"])
         # results.json holds the counts now: the resume state is done.
         checkpoints.remove(checkpoint_dir, os.path.join(workdir, PROGRESS_FILE))
+    return result
+
+
+def _models(config, strategy, data_kwargs) -> tuple[list, Any]:
+    """(the members, built under the strategy; the model to evaluate)."""
+    data = config.data
+    if data.source == "tfds":
+        datasets.prepare_tfds(
+            data.name,
+            data_dir=data.data_dir,
+            download=data.download,
+            manual_dir=data.manual_dir,
+        )
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        built = [
+            members.build(section, config.preprocess, data, data_kwargs, path)
+            for path, section in presets.model_sections(config).items()
+        ]
+        return built, members.combine(built, config.ensemble_weights)
+
+
+def _diagnosed(result, model, dataset, metadata, config):
+    """`result` with the likely causes of a shortfall in its metadata."""
+    causes = diagnostics.diagnose(
+        result,
+        model,
+        dataset,
+        published_top1=(metadata.published or {}).get("top1"),
+        tolerance=config.eval.shortfall_tolerance,
+        num_classes=config.data.num_classes,
+    )
+    metadata = dataclasses.replace(metadata, diagnostics=tuple(causes))
+    return dataclasses.replace(result, metadata=metadata.to_dict())
+
+
+def _input_rate(config, dataset, inputs, input_kwargs):
+    """What the input pipeline alone delivers (`input_stage.measure`).
+
+    A cache not filled yet is measured on the same input uncached (a
+    partial pass would only discard it); with several workers each reads
+    its own share, so one pipeline's rate says nothing of the run's.
+    """
+    if config.distribution == "multi_worker":
+        return None
+    if inputs and not inputs.reused(**input_kwargs):
+        if config.data.skip_corrupt:  # Building again decodes every image.
+            return None
+        dataset, _ = datasets.build(**input_kwargs)
+    try:
+        return input_stage.measure(dataset)
+    except tf.errors.OpError as e:  # The loop reports a bad input itself.
+        logging.info("The input probe stopped: %s", e.message[:200])
+        return None
+
+
+def _input_verdict(result, rate, options, cache: str):
+    """The probe's rate in the result, and a warning when input limits."""
+    result = input_stage.annotate(result, rate)
+    if result.input_limited:
+        logging.warning(
+            "%s", input_stage.advice(result, options=options, cache=cache)
+        )
     return result
 
 
@@ -164,24 +235,6 @@ def _checkpoint_dir(workdir: str | None, config) -> str | None:
         "run starts again from the first example."
     )
     return None
-
-
-def _fingerprint(metadata: provenance.RunMetadata) -> dict[str, Any]:
-    """What must match for a checkpoint to be resumed by this run."""
-    record = metadata.to_dict()
-    data = record["data"]
-    return {
-        "model": record["model"],
-        "members": record["members"],
-        "data": {
-            key: data[key]
-            for key in (
-                "source", "name", "split", "path", "labels_file",
-                "num_examples", "label_offset", "num_crops",
-            )
-        },
-        "preprocessing": record["preprocessing"],
-    }  # fmt: skip
 
 
 def _choice(path: str, value: Any, valid) -> Any:
@@ -245,40 +298,6 @@ def _data_kwargs(data: config_dict.ConfigDict) -> dict[str, Any]:
     )
 
 
-def _worker_shards(whole, num_examples: int, build_kwargs: dict[str, Any]):
-    """A dataset function: each worker of a run reads only its share.
-
-    With one input pipeline (one process) it is the whole dataset; with W
-    workers, worker w builds examples w, w + W, ... in batches of
-    `distribute.per_worker_batch_size`, so each decodes 1/W of the images
-    (see `tf_topk.evaluate`).
-    """
-
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        pipelines = context.num_input_pipelines
-        if pipelines == 1:
-            return whole
-        index = context.input_pipeline_id
-        batch_size = distribute.per_worker_batch_size(
-            build_kwargs["batch_size"], pipelines
-        )
-        dataset, count = datasets.build(
-            **{**build_kwargs, "batch_size": batch_size},
-            num_shards=pipelines,
-            shard_index=index,
-        )
-        logging.info(
-            "Input pipeline %d of %d reads %d of the %d examples.",
-            index,
-            pipelines,
-            count,
-            num_examples,
-        )
-        return dataset
-
-    return dataset_fn
-
-
 def _metadata(config, built, info, strategy) -> provenance.RunMetadata:
     data = config.data
     published = built[0].published if len(built) == 1 else None
@@ -301,6 +320,7 @@ def _metadata(config, built, info, strategy) -> provenance.RunMetadata:
             multi_label=info.multi_label,
             num_skipped=info.num_skipped,
             skipped=tuple(info.skipped),
+            cache=info.cache,
         ),
         preprocessing=tuple(m.options.to_dict() for m in built),
         published=(
@@ -309,54 +329,8 @@ def _metadata(config, built, info, strategy) -> provenance.RunMetadata:
         distribution=config.distribution,
         config=json.loads(config.to_json_best_effort()),
         devices=provenance.devices(strategy),
+        num_parameters=sum(int(m.model.count_params()) for m in built),
     )
-
-
-def _diagnose(result, model, dataset, metadata, config) -> list[str]:
-    """Likely causes of a top-1 short of the published one; never raises.
-
-    Only a shortfall that sampling noise cannot explain (the published
-    figure above the 95% interval) is diagnosed: on 100 images the interval
-    is about +-9 points wide. A failure here only logs a warning: the
-    counts of the run are kept whatever happens.
-    """
-    published = (metadata.published or {}).get("top1")
-    if published is None or 1 not in result.correct:
-        return []
-    shortfall = published - result.accuracy(1)
-    if (
-        shortfall <= config.eval.shortfall_tolerance
-        or published <= result.interval(1)[1]
-    ):
-        return []
-    try:
-        return diagnostics.shortfall_causes(
-            model,
-            dataset,
-            shortfall=shortfall,
-            num_outputs=model.output_shape[-1],
-            num_classes=config.data.num_classes,
-        )
-    except Exception as e:  # Optional: the counts must survive.
-        logging.warning("The shortfall diagnosis failed (%s); skipped.", e)
-        return [f"top-1 is {shortfall:.1%} below the published figure."]
-
-
-def _class_names(model, info) -> tuple[list[str] | None, list[str] | None]:
-    """(names in words, synsets) of the classes, where known.
-
-    The 1000 ImageNet classes are named in words ("tabby, tabby cat"),
-    other label spaces by the source's class names.
-    """
-    num_outputs = model.output_shape[-1]
-    names = list(info.class_names) if info.class_names else None
-    if num_outputs == imagenet.NUM_CLASSES and (
-        names is None or names == list(imagenet.synsets())
-    ):
-        return list(imagenet.class_names()), list(imagenet.synsets())
-    if names is not None and len(names) == num_outputs:
-        return names, None
-    return None, None
 
 
 def main(argv: list[str]) -> None:
@@ -380,6 +354,12 @@ def main(argv: list[str]) -> None:
         logging.warning("%s", e)
         # 128 + the signal number, as a shell reports a killed command.
         raise SystemExit(128 + signal.Signals[e.signal_name].value) from e
+    if isinstance(result, bulk.BulkResult):
+        print(leaderboard.to_markdown(result.rows))
+        if result.failed:
+            failed = [r.run for r in result.rows if r.status != "ok"]
+            raise SystemExit(f"Failed runs: {failed} (see the log).")
+        return
     print(_summary(result, _CONFIG.value.model.name))
 
 

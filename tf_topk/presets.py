@@ -7,6 +7,8 @@ with the sections `model`, `members`, `data`, `preprocess`, `eval` and the
 run-level fields; `tf_topk.main.run` is the only reader of a whole config.
 """
 
+import copy
+
 from ml_collections import config_dict
 
 from tf_topk import models
@@ -40,40 +42,37 @@ def model_section(name: str) -> config_dict.ConfigDict:
 
 
 def imagenet(arg: str | None = None) -> config_dict.ConfigDict:
-    """The ILSVRC2012 config of preset `arg` ("resnet50", "a+b" ensembles)."""
+    """The ILSVRC2012 config of preset `arg`.
+
+    `arg` names a registry model ("resnet50"), an ensemble ("a+b": the
+    members' softmax outputs averaged), or several runs separated by
+    commas ("mobilenet,resnet50,mobilenet" — a preset may repeat): a bulk
+    run evaluates each entry as its own run on the same data, one section
+    `config.runs.run<i>` each (see `run_config`).
+    """
     valid = models.names()
     if not arg:
         raise ValueError(
             "configs/imagenet.py needs a preset, e.g. "
             f"--config=configs/imagenet.py:resnet50. Valid presets: {valid} "
-            "(join with '+' for an ensemble)."
+            "(join with '+' for an ensemble, ',' for several runs)."
         )
-    names = [part.strip().lower() for part in arg.split("+")]
-    for name in names:
-        if name not in valid:
-            raise ValueError(
-                f"Unknown preset {name!r} in configs/imagenet.py:{arg}. Valid "
-                f"presets: {valid} (join with '+' for an ensemble)."
-            )
-
+    entries = [_entry_names(entry, arg, valid) for entry in arg.split(",")]
     config = config_dict.ConfigDict()
     config.preset = arg
-    if len(names) == 1:
-        config.model = model_section(names[0])
-        config.model.weights = "imagenet"
-        config.members = config_dict.ConfigDict()
+    # Bulk runs: one model section per run; `model` only names the command
+    # and `members` stays empty, so a model-level override is refused as
+    # an unknown field instead of being silently ignored.
+    config.runs = config_dict.ConfigDict()
+    if len(entries) == 1:
+        _set_model(config, entries[0])
     else:
-        # Ensembles: one section per member, member0, member1, ...; the
-        # `model` section only names the run, so a model-level override
-        # (--config.model.alpha) is refused as an unknown field instead of
-        # being silently ignored: set it per member.
-        config.model = config_dict.ConfigDict({"name": "+".join(names)})
+        config.model = config_dict.ConfigDict({"name": arg})
         config.members = config_dict.ConfigDict()
-        for index, name in enumerate(names):
-            member = model_section(name)
-            member.weights = "imagenet"
-            config.members[f"member{index}"] = member
+        for index, names in enumerate(entries):
+            config.runs[f"run{index}"] = _run_section(names)
     # Relative ensemble weights, comma-separated ("2,1"); None = equal.
+    # Bulk runs set it per run (config.runs.run<i>.ensemble_weights).
     config.ensemble_weights = config_dict.placeholder(str)
 
     config.data = data_section()
@@ -83,6 +82,123 @@ def imagenet(arg: str | None = None) -> config_dict.ConfigDict:
     config.distribution = "none"
     config.lock()
     return config
+
+
+def _entry_names(entry: str, arg: str, valid) -> list[str]:
+    """The registry names of one run ("a" or the members of "a+b")."""
+    names = [part.strip().lower() for part in entry.split("+")]
+    for name in names:
+        if name not in valid:
+            raise ValueError(
+                f"Unknown preset {name!r} in configs/imagenet.py:{arg}. Valid "
+                f"presets: {valid} (join with '+' for an ensemble, ',' for "
+                "several runs)."
+            )
+    return names
+
+
+def _member(name: str) -> config_dict.ConfigDict:
+    section = model_section(name)
+    section.weights = "imagenet"
+    return section
+
+
+def _set_model(config: config_dict.ConfigDict, names: list[str]) -> None:
+    """The `model` and `members` sections of one run."""
+    if len(names) == 1:
+        config.model = _member(names[0])
+        config.members = config_dict.ConfigDict()
+        return
+    # Ensembles: one section per member, member0, member1, ...; the `model`
+    # section only names the run, so a model-level override
+    # (--config.model.alpha) is refused as an unknown field: set it per
+    # member.
+    config.model = config_dict.ConfigDict({"name": "+".join(names)})
+    config.members = config_dict.ConfigDict(
+        {f"member{i}": _member(name) for i, name in enumerate(names)}
+    )
+
+
+def _run_section(names: list[str]) -> config_dict.ConfigDict:
+    """`config.runs.run<i>`: a model section, or an ensemble's members."""
+    if len(names) == 1:
+        return _member(names[0])
+    return config_dict.ConfigDict(
+        {
+            "name": "+".join(names),
+            "ensemble_weights": config_dict.placeholder(str),
+            "members": {
+                f"member{i}": _member(name) for i, name in enumerate(names)
+            },
+        }
+    )
+
+
+def run_config(
+    config: config_dict.ConfigDict, run: str
+) -> config_dict.ConfigDict:
+    """The one-run config of bulk run `run` (`config.runs.<run>`).
+
+    Its `model` (or `members` and `ensemble_weights`) come from the run's
+    section; every other section is the bulk config's.
+    """
+    if run not in config.runs:
+        raise ValueError(
+            f"`config.runs` has no run {run!r}. Valid runs: {list(config.runs)}"
+        )
+    section = copy.deepcopy(config.runs[run])
+    single = copy.deepcopy(config)
+    with single.unlocked():
+        single.runs = config_dict.ConfigDict()
+        # The run's name in the bulk config, for error messages.
+        single.bulk_run = run
+        if "members" in section:
+            single.model = config_dict.ConfigDict({"name": section.name})
+            single.members = section.members
+            single.ensemble_weights = section.ensemble_weights
+        else:
+            single.model = section
+            single.members = config_dict.ConfigDict()
+    single.lock()
+    return single
+
+
+def as_bulk(config: config_dict.ConfigDict, sections) -> config_dict.ConfigDict:
+    """A bulk config of one run per model section, on `config`'s data.
+
+    >>> config = as_bulk(imagenet("mobilenet"), [model_section("mobilenet")])
+    >>> list(config.runs)
+    ['run0']
+    """
+    bulk = copy.deepcopy(config)
+    with bulk.unlocked():
+        bulk.runs = config_dict.ConfigDict(
+            {f"run{i}": copy.deepcopy(s) for i, s in enumerate(sections)}
+        )
+        names = ",".join(section.name for section in bulk.runs.values())
+        bulk.model = config_dict.ConfigDict({"name": names})
+        bulk.members = config_dict.ConfigDict()
+    bulk.lock()
+    return bulk
+
+
+def run_overrides(section: config_dict.ConfigDict) -> dict:
+    """The fields of a run section that differ from its preset's defaults,
+    e.g. {"alpha": 0.25} (members as "member1.alpha")."""
+    if "members" in section:
+        changed = {}
+        for member, values in section.members.items():
+            for field, value in run_overrides(values).items():
+                changed[f"{member}.{field}"] = value
+        if section.ensemble_weights is not None:
+            changed["ensemble_weights"] = section.ensemble_weights
+        return changed
+    defaults = _member(section.name).to_dict()
+    return {
+        field: value
+        for field, value in section.to_dict().items()
+        if field != "name" and defaults.get(field) != value
+    }
 
 
 def data_section() -> config_dict.ConfigDict:
@@ -118,6 +234,15 @@ def data_section() -> config_dict.ConfigDict:
             "batch_size": 64,
             # 1 (centre crop) or 10 (corners + centre, and their mirrors).
             "num_crops": 1,
+            # Bulk runs: keep the decoded images for the runs that share a
+            # preprocessing: "auto" (memory within the budget, else disk
+            # under <workdir>/cache), "memory", "disk" or "none". The
+            # cache is removed when the command ends; one run alone reads
+            # its input once and uses none.
+            "cache": "auto",
+            # Memory the caches may take, GiB; None = half of the memory
+            # available when the command starts.
+            "cache_budget_gb": config_dict.placeholder(float),
         }
     )
 
@@ -193,13 +318,30 @@ def tfds_variant(
     # Published ILSVRC2012 figures do not apply to another set.
     config.eval.shortfall_tolerance = 1.0
     if class_subset is not None:
-        for section in model_sections(config).values():
+        for section in _every_model_section(config):
             section.class_subset = class_subset
     return config
 
 
+def _every_model_section(config: config_dict.ConfigDict) -> list:
+    """The model sections of one run, or of every run of a bulk config."""
+    if not config.runs:
+        return list(model_sections(config).values())
+    sections = []
+    for run in config.runs.values():
+        sections.extend(run.members.values() if "members" in run else [run])
+    return sections
+
+
 def model_sections(config: config_dict.ConfigDict) -> dict:
-    """{config path: section} of the models a config evaluates."""
+    """{config path: section} of the models a one-run config evaluates.
+
+    A run of a bulk config (`run_config`) names the paths a user sets,
+    `config.runs.<run>...`.
+    """
+    run = config.get("bulk_run")
+    prefix = f"config.runs.{run}" if run else "config"
     if config.members:
-        return {f"config.members.{k}": v for k, v in config.members.items()}
-    return {"config.model": config.model}
+        members = f"{prefix}.members" if run else "config.members"
+        return {f"{members}.{k}": v for k, v in config.members.items()}
+    return {prefix if run else "config.model": config.model}

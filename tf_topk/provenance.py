@@ -52,6 +52,8 @@ class DataRecord:
     # Files left out with skip_corrupt=True, never silently.
     num_skipped: int
     skipped: tuple[str, ...]
+    # Where the decoded images were kept for other runs (bulk runs).
+    cache: str = "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +72,7 @@ class RunMetadata:
         device: a one-line description of the hardware.
         versions: tf_topk, TensorFlow, Keras and Python versions.
         diagnostics: likely causes of a shortfall against `published`.
+        num_parameters: the model's (or the ensemble's) parameter count.
     """
 
     model: ModelRecord | str
@@ -85,6 +88,24 @@ class RunMetadata:
         default_factory=lambda: versions()
     )
     diagnostics: tuple[str, ...] = ()
+    num_parameters: int | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed by a run."""
+        record = self.to_dict()
+        data = record["data"]
+        return {
+            "model": record["model"],
+            "members": record["members"],
+            "data": {
+                key: data[key]
+                for key in (
+                    "source", "name", "split", "path", "labels_file",
+                    "num_examples", "label_offset", "num_crops",
+                )
+            },
+            "preprocessing": record["preprocessing"],
+        }  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The results.json keys, JSON-able."""

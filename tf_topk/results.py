@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -167,6 +168,50 @@ class EvalResult:
                 f"top{k}={self.accuracy(k):.4f} [{low:.4f}, {high:.4f}]"
             )
         return " ".join(parts) + f" (n={self.num_scored})"
+
+
+def from_record(record: Mapping[str, Any]) -> EvalResult:
+    """The `EvalResult` a results.json record describes (`to_dict`'s
+    inverse, without the per-class table, which per_class.csv holds).
+
+    Raises:
+        KeyError, TypeError, ValueError: not a results.json record.
+    """
+    ks = tuple(
+        sorted(
+            int(key[3 : -len("_correct")])
+            for key in record
+            if re.fullmatch(r"top\d+_correct", key)
+        )
+    )
+    if not ks:
+        raise ValueError("The record has no top{k}_correct count.")
+    throughput = record["throughput"]
+    known = {"num_examples", "num_scored", "ties", "ties_rule", "nonfinite"}
+    known |= {"unlabeled", "wall_time_s", "resumed_from", "throughput"}
+    for k in ks:
+        known |= {f"top{k}{s}" for s in ("", "_correct", "_error")}
+        known.add(f"top{k}_interval95")
+    return EvalResult(
+        ks=ks,
+        num_examples=int(record["num_examples"]),
+        num_scored=int(record["num_scored"]),
+        correct={k: int(record[f"top{k}_correct"]) for k in ks},
+        ties={k: int(record["ties"][f"top{k}"]) for k in ks},
+        nonfinite=int(record["nonfinite"]),
+        unlabeled=int(record["unlabeled"]),
+        per_class_correct=None,
+        per_class_count=None,
+        wall_time_s=float(record["wall_time_s"]),
+        images_per_s=float(throughput["images_per_s"]),
+        input_time_s=float(throughput["input_time_s"]),
+        model_time_s=float(throughput["model_time_s"]),
+        ties_rule=record["ties_rule"],
+        resumed_from=int(record.get("resumed_from") or 0),
+        metadata={k: v for k, v in record.items() if k not in known},
+        input_images_per_s=throughput.get("input_images_per_s"),
+        input_limited=throughput.get("input_limited"),
+    )
 
 
 @dataclasses.dataclass

@@ -389,6 +389,37 @@ def write_class_folders(
     return sorted(paths)
 
 
+def write_photo_jpegs(
+    directory: str,
+    num_images: int,
+    num_classes: int,
+    *,
+    height: int = 375,
+    width: int = 500,
+    seed: int = 0,
+) -> None:
+    """Writes photo-like JPEGs (smooth gradients plus noise) in class
+    folders `class_00`, ...: decoding them costs what decoding ImageNet
+    validation images (typically 500 x 375) costs, for benchmarks."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width]
+    for i in range(num_images):
+        folder = os.path.join(directory, f"class_{i % num_classes:02d}")
+        os.makedirs(folder, exist_ok=True)
+        base = rng.uniform(0, 255, 3)
+        slope = rng.uniform(-0.3, 0.3, (2, 3))
+        image = (
+            base
+            + rows[..., None] * slope[0]
+            + cols[..., None] * slope[1]
+            + rng.normal(0, 12, (height, width, 3))
+        )
+        _write(
+            os.path.join(folder, f"image_{i:05d}.jpg"),
+            _encode(np.clip(image, 0, 255).astype(np.uint8), "jpeg"),
+        )
+
+
 def write_tfrecords(
     directory: str,
     classes,

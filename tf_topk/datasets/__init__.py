@@ -37,9 +37,12 @@ not counted in `num_examples`.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import tensorflow as tf
+from absl import logging
 
+from tf_topk import distribute
 from tf_topk.datasets import caching, plans, tfrecord
 from tf_topk.datasets.records import IMAGE_EXTENSIONS, SourceInfo
 from tf_topk.datasets.tfds import DataUnavailableError
@@ -60,6 +63,7 @@ __all__ = [
     "SourceInfo",
     "build",
     "prepare_tfds",
+    "worker_shards",
 ]
 
 
@@ -196,6 +200,44 @@ def build(
         budget_bytes=cache_budget_bytes,
     )
     return plans.finish(plan, mode, cache_dir)
+
+
+def worker_shards(
+    whole: tf.data.Dataset, num_examples: int, build_kwargs: dict[str, Any]
+):
+    """A dataset function: each worker of a run reads only its share.
+
+    `build_kwargs` are the arguments `whole` was built with (`build`).
+
+    With one input pipeline (one process) it is the whole dataset; with W
+    workers, worker w builds examples w, w + W, ... in batches of
+    `distribute.per_worker_batch_size`, so each decodes 1/W of the images
+    (see `tf_topk.evaluate`).
+    """
+
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        pipelines = context.num_input_pipelines
+        if pipelines == 1:
+            return whole
+        index = context.input_pipeline_id
+        batch_size = distribute.per_worker_batch_size(
+            build_kwargs["batch_size"], pipelines
+        )
+        dataset, count = build(
+            **{**build_kwargs, "batch_size": batch_size},
+            num_shards=pipelines,
+            shard_index=index,
+        )
+        logging.info(
+            "Input pipeline %d of %d reads %d of the %d examples.",
+            index,
+            pipelines,
+            count,
+            num_examples,
+        )
+        return dataset
+
+    return dataset_fn
 
 
 # `build`'s keyword arguments and their defaults, for `InputCache.build`.

@@ -1,0 +1,303 @@
+"""Tests of bulk runs: config.runs, the leaderboard, decoding once, resume.
+
+The smoke config's oracle gets exactly 7/10 top-1 and 10/10 top-5 on the
+images `main_test.write_smoke_images` paints, at any input size.
+"""
+
+import csv
+import json
+import os
+from unittest import mock
+
+import keras
+import tensorflow as tf
+from absl.testing import parameterized
+from main_test import load_config_module, run_cli, write_smoke_images
+
+from tf_topk import bulk, checkpoints, input_stage, leaderboard, main, presets
+
+
+def damage_images(directory):
+    """Overwrites every image: decoding any of them now fails."""
+    for root, _, names in os.walk(directory):
+        for name in names:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"not an image")
+
+
+def read_csv(path):
+    with open(path) as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+class BulkTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        self.images = self.create_tempdir().full_path
+        write_smoke_images(self.images)
+        self.workdir = self.create_tempdir().full_path
+
+    def config(self, num_runs=3):
+        config = load_config_module("smoke").get_config(str(num_runs))
+        config.data.path = self.images
+        return config
+
+    def test_each_run_writes_its_files_and_the_leaderboard(self):
+        config = self.config()
+        config.runs.run1.image_size = 16
+        config.runs.run2.weights = "tf_topk.testing:no_such_model"
+        outcome = main.run(config, self.workdir)
+
+        self.assertTrue(outcome.failed)
+        self.assertEqual(sorted(outcome.results), ["run0", "run1"])
+        for run in ("run0", "run1"):
+            with open(os.path.join(self.workdir, run, "results.json")) as f:
+                record = json.load(f)
+            self.assertEqual(record["top1_correct"], 7)
+            self.assertEqual(record["top5_correct"], 10)
+            self.assertEqual(record["config"]["bulk_run"], run)
+        self.assertFalse(os.path.exists(os.path.join(self.workdir, "cache")))
+        self.assertFalse(
+            os.path.exists(os.path.join(self.workdir, bulk.PROGRESS_FILE))
+        )
+
+        fields, rows = read_csv(os.path.join(self.workdir, "leaderboard.csv"))
+        self.assertEqual(tuple(fields), leaderboard.FIELDS)
+        self.assertEqual([r["run"] for r in rows], ["run0", "run1", "run2"])
+        self.assertEqual([r["status"] for r in rows], ["ok", "ok", "failed"])
+        self.assertEqual([r["top1_correct"] for r in rows], ["7", "7", ""])
+        self.assertEqual(rows[0]["num_examples"], "10")
+        self.assertEqual(rows[1]["image_size"], "16")
+        self.assertIn("image_size=16", rows[1]["model"])
+        self.assertIn("weights=tf_topk.testing:no_such_model", rows[2]["model"])
+        self.assertStartsWith(
+            rows[2]["error"],
+            "ValueError: Argument `weights` names no callable "
+            "'no_such_model' in module 'tf_topk.testing'.",
+        )
+        with open(os.path.join(self.workdir, "leaderboard.md")) as f:
+            markdown = f.read()
+        self.assertStartsWith(markdown, "3 runs: 2 ok, 1 failed.")
+
+    def test_counts_equal_the_single_runs(self):
+        single = load_config_module("smoke").get_config()
+        single.data.path = self.images
+        expected = main.run(single, None)
+        outcome = main.run(self.config(2), self.workdir)
+        for result in outcome.results.values():
+            self.assertEqual(result.correct, expected.correct)
+            self.assertEqual(result.ties, expected.ties)
+            self.assertEqual(result.num_examples, 10)
+
+    def run_damaging_after_first(self, config):
+        """bulk.run, with the images damaged once the first run is done."""
+        calls = []
+
+        def run_one(single, workdir, inputs):
+            result = main._run_one(single, workdir, inputs)
+            if not calls:
+                damage_images(self.images)
+            calls.append(single.bulk_run)
+            return result
+
+        return bulk.run(config, self.workdir, run_one=run_one)
+
+    def test_runs_of_one_preprocessing_decode_once(self):
+        config = self.config()
+        # run1 differs only in preprocess_input: it shares run0's cache.
+        config.runs.run1.preprocess_mode = "tf"
+        config.runs.run1.kwargs.num_classes = 5
+        # run2 resizes to 16: it must decode, and the images are gone.
+        config.runs.run2.image_size = 16
+        outcome = self.run_damaging_after_first(config)
+        statuses = [row.status for row in outcome.rows]
+        self.assertEqual(statuses, ["ok", "ok", "failed"])
+        self.assertEqual(outcome.results["run0"].correct[1], 7)
+        self.assertIn("decode", outcome.rows[2].error)
+        self.assertEqual(
+            outcome.results["run1"].metadata["data"]["cache"], "memory"
+        )
+
+    @parameterized.named_parameters(("none", "none"), ("disk", "disk"))
+    def test_cache_modes(self, mode):
+        config = self.config(2)
+        config.data.cache = mode
+        outcome = self.run_damaging_after_first(config)
+        second = "failed" if mode == "none" else "ok"
+        self.assertEqual([r.status for r in outcome.rows], ["ok", second])
+        self.assertFalse(os.path.exists(os.path.join(self.workdir, "cache")))
+
+    def test_interrupted_command_resumes_where_it_stopped(self):
+        config = self.config()
+        calls = []
+
+        def interrupt_run1(single, workdir, inputs):
+            calls.append(single.bulk_run)
+            if single.bulk_run == "run1" and calls.count("run1") == 1:
+                raise checkpoints.Interrupted("SIGTERM", 4, 10, workdir)
+            return main._run_one(single, workdir, inputs)
+
+        with self.assertRaises(checkpoints.Interrupted):
+            bulk.run(config, self.workdir, run_one=interrupt_run1)
+        marker = os.path.join(self.workdir, bulk.PROGRESS_FILE)
+        self.assertTrue(os.path.exists(marker))
+        self.assertFalse(
+            os.path.exists(os.path.join(self.workdir, "leaderboard.csv"))
+        )
+        outcome = bulk.run(config, self.workdir, run_one=interrupt_run1)
+        # run0 is read from its results.json, not evaluated again.
+        self.assertEqual(calls, ["run0", "run1", "run1", "run2"])
+        self.assertEqual([r.top1_correct for r in outcome.rows], [7, 7, 7])
+        self.assertFalse(os.path.exists(marker))
+        # A finished command leaves nothing to resume: all run again.
+        bulk.run(config, self.workdir, run_one=interrupt_run1)
+        self.assertEqual(calls[4:], ["run0", "run1", "run2"])
+
+    def test_a_changed_config_does_not_resume(self):
+        config = self.config(1)
+        marker = os.path.join(self.workdir, bulk.PROGRESS_FILE)
+        with open(marker, "w") as f:
+            json.dump({"complete": False, "config": {"other": 1}}, f)
+        calls = []
+
+        def run_one(single, workdir, inputs):
+            calls.append(single.bulk_run)
+            return main._run_one(single, workdir, inputs)
+
+        bulk.run(config, self.workdir, run_one=run_one)
+        bulk.run(config, self.workdir, run_one=run_one)
+        self.assertEqual(calls, ["run0", "run0"])
+
+    def test_input_limited_run_warns_with_the_remedies(self):
+        slow = input_stage.InputRate(
+            images_per_s=0.5, num_images=4, seconds=8.0, num_batches=1
+        )
+        single = load_config_module("smoke").get_config()
+        single.data.path = self.images
+        with (
+            mock.patch.object(input_stage, "measure", return_value=slow),
+            self.assertLogs(level="WARNING") as logs,
+        ):
+            result = main.run(single, self.workdir)
+        self.assertTrue(result.input_limited)
+        self.assertEqual(result.input_images_per_s, 0.5)
+        text = "\n".join(logs.output)
+        self.assertIn("--config.preprocess.antialias=False", text)
+        self.assertIn("--config.data.cache=memory", text)
+        with open(os.path.join(self.workdir, "results.json")) as f:
+            throughput = json.load(f)["throughput"]
+        self.assertEqual(throughput["input_images_per_s"], 0.5)
+        self.assertTrue(throughput["input_limited"])
+
+    def test_measured_input_rate_is_recorded(self):
+        result = main.run(self.config(1), None).results["run0"]
+        self.assertGreater(result.input_images_per_s, 0)
+        self.assertIsNotNone(result.input_limited)
+        self.assertGreater(result.metadata["num_parameters"], -1)
+
+    def test_ensemble_weights_belong_to_a_run(self):
+        config = self.config(2)
+        config.ensemble_weights = "2,1"
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^`config\.ensemble_weights` does not apply to a bulk config: "
+            r"set it per ensemble run, e\.g\. "
+            r"--config\.runs\.run1\.ensemble_weights=2,1\. Received: '2,1'$",
+        ):
+            main.run(config, self.workdir)
+
+    def test_errors_name_the_run_path(self):
+        config = self.config(2)
+        config.runs.run1.class_subset = ","
+        outcome = main.run(config, None)
+        self.assertIn("`config.runs.run1.class_subset`", outcome.rows[1].error)
+
+    def test_cli_prints_the_leaderboard_and_fails_when_a_run_failed(self):
+        process = run_cli(
+            "--config=configs/smoke.py:2",
+            f"--config.data.path={self.images}",
+            "--config.runs.run1.weights=tf_topk.testing:no_such_model",
+            f"--workdir={self.workdir}",
+        )
+        self.assertEqual(process.returncode, 1, process.stderr)
+        self.assertIn("2 runs: 1 ok, 1 failed.", process.stdout)
+        self.assertIn("Failed runs: ['run1']", process.stderr)
+        _, rows = read_csv(os.path.join(self.workdir, "leaderboard.csv"))
+        self.assertEqual([r["status"] for r in rows], ["ok", "failed"])
+
+
+class BulkConfigTest(tf.test.TestCase):
+    def test_commas_make_runs_and_a_preset_may_repeat(self):
+        config = presets.imagenet("mobilenet,resnet50,mobilenet+resnet50")
+        self.assertEqual(list(config.runs), ["run0", "run1", "run2"])
+        self.assertEqual(
+            config.model.name, "mobilenet,resnet50,mobilenet+resnet50"
+        )
+        self.assertEqual(config.runs.run0.weights, "imagenet")
+        self.assertEqual(config.runs.run2.name, "mobilenet+resnet50")
+        self.assertEqual(config.runs.run2.members.member1.name, "resnet50")
+        twice = presets.imagenet("mobilenet,mobilenet")
+        twice.runs.run1.alpha = 0.25
+        self.assertEqual(
+            presets.run_overrides(twice.runs.run1), {"alpha": 0.25}
+        )
+        self.assertEqual(presets.run_overrides(twice.runs.run0), {})
+
+    def test_run_config_is_a_one_run_config(self):
+        config = presets.imagenet("mobilenet,mobilenet+resnet50")
+        config.runs.run0.alpha = 0.5
+        config.runs.run1.ensemble_weights = "2,1"
+        config.data.batch_size = 8
+        first = presets.run_config(config, "run0")
+        self.assertEqual(first.model.alpha, 0.5)
+        self.assertEqual(first.runs.to_dict(), {})
+        self.assertEqual(first.data.batch_size, 8)
+        self.assertEqual(
+            presets.model_sections(first), {"config.runs.run0": first.model}
+        )
+        second = presets.run_config(config, "run1")
+        self.assertEqual(second.model.name, "mobilenet+resnet50")
+        self.assertEqual(second.ensemble_weights, "2,1")
+        self.assertEqual(
+            list(presets.model_sections(second)),
+            [
+                "config.runs.run1.members.member0",
+                "config.runs.run1.members.member1",
+            ],
+        )
+        self.assertEqual(
+            presets.run_overrides(config.runs.run1),
+            {"ensemble_weights": "2,1"},
+        )
+
+    def test_model_level_override_is_refused_in_bulk(self):
+        config = presets.imagenet("mobilenet,resnet50")
+        with self.assertRaises(AttributeError):
+            config.model.alpha = 0.5
+
+    def test_unknown_preset_in_a_list(self):
+        with self.assertRaisesRegex(
+            ValueError, r"^Unknown preset 'resnet5' in configs/imagenet\.py:"
+        ):
+            presets.imagenet("mobilenet,resnet5")
+
+    def test_tfds_variant_sets_the_class_subset_of_every_run(self):
+        config = presets.tfds_variant(
+            "mobilenet,mobilenet+resnet50",
+            name="imagenet_a",
+            split="test",
+            class_subset="labels_in_data",
+        )
+        self.assertEqual(config.runs.run0.class_subset, "labels_in_data")
+        for member in config.runs.run1.members.values():
+            self.assertEqual(member.class_subset, "labels_in_data")
+
+    def test_smoke_runs_argument(self):
+        config = load_config_module("smoke").get_config("2")
+        self.assertEqual(list(config.runs), ["run0", "run1"])
+        with self.assertRaisesRegex(
+            ValueError, r"^configs/smoke\.py takes no preset, or a number"
+        ):
+            load_config_module("smoke").get_config("resnet50")
