@@ -9,6 +9,7 @@ import json
 import os
 from unittest import mock
 
+import conftest
 import keras
 import tensorflow as tf
 from absl.testing import parameterized
@@ -226,6 +227,62 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn("Failed runs: ['run1']", process.stderr)
         _, rows = read_csv(os.path.join(self.workdir, "leaderboard.csv"))
         self.assertEqual([r["status"] for r in rows], ["ok", "failed"])
+
+
+class RealImagesBulkTest(tf.test.TestCase):
+    """MobileNet alpha 0.75 and 0.25 on the 650 real images of
+    val_acuity650: the counts of the single runs (../shared/assets/README.md:
+    504 / 618 and 438 / 569), and a run with missing weights marked failed.
+    """
+
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        if not (conftest.ASSETS / "MANIFEST.tsv").is_file():
+            self.skipTest(
+                f"Real assets absent at {conftest.ASSETS}: this test needs "
+                "weights/ and imagenet/val_acuity650 from ../shared/assets."
+            )
+
+    def test_leaderboard_counts_equal_the_single_runs(self):
+        weights = conftest.ASSETS / "weights"
+        images = conftest.ASSETS / "imagenet" / "val_acuity650"
+        config = presets.imagenet("mobilenet,mobilenet,mobilenet")
+        for run, alpha in (("run0", 0.75), ("run1", 0.25), ("run2", 0.5)):
+            config.runs[run].alpha = alpha
+            config.runs[run].weights = str(
+                weights / f"mobilenet_{alpha}_224.weights.h5"
+            )
+        config.data.source = "files"
+        config.data.path = str(images)
+        config.data.labels_file = str(images / "labels.tsv")
+        config.data.batch_size = 50
+        config.eval.progress = "none"
+        workdir = self.create_tempdir().full_path
+        outcome = main.run(config, workdir)
+        counts = [(r.top1_correct, r.top5_correct) for r in outcome.rows]
+        self.assertEqual(counts, [(504, 618), (438, 569), (None, None)])
+        self.assertEqual([r.status for r in outcome.rows][2], "failed")
+        self.assertStartsWith(
+            outcome.rows[2].error,
+            "FileNotFoundError: Argument `weights` names a path that does "
+            "not exist.",
+        )
+        self.assertEqual(
+            outcome.rows[1].model,
+            (
+                f"mobilenet alpha=0.25 weights={weights}/"
+                "mobilenet_0.25_224.weights.h5"
+            ),
+        )
+        cache = outcome.results["run1"].metadata["data"]["cache"]
+        self.assertEqual(cache, "memory")
+        with open(os.path.join(workdir, "leaderboard.md")) as f:
+            table = f.read().splitlines()
+        self.assertEqual(table[0], "3 runs: 2 ok, 1 failed.")
+        # Sorted by top-1: alpha 0.75 first, the failed run last.
+        self.assertStartsWith(table[4], "| run0 | mobilenet alpha=0.75")
+        self.assertStartsWith(table[-1], "| run2 |")
 
 
 class BulkConfigTest(tf.test.TestCase):

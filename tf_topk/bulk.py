@@ -120,7 +120,14 @@ def run(
             except checkpoints.Interrupted:
                 raise
             except Exception as e:  # Recorded; the other runs still run.
-                logging.exception("Run %s (%s) failed: %s", name, model, e)
+                # A bad argument's message says it all; others get the
+                # traceback.
+                log = (
+                    logging.error
+                    if isinstance(e, (ValueError, FileNotFoundError))
+                    else logging.exception
+                )
+                log("Run %s (%s) failed: %s", name, model, e)
                 rows.append(leaderboard.failed(name, model, e))
             else:
                 rows.append(leaderboard.row(name, model, result))
