@@ -18,6 +18,13 @@ Local data instead of tfds:
     --config.data.labels_file=/data/validation_labels.txt \
     --workdir=/tmp/mobilenet_075
 
+Several models on the same data, one run each, a leaderboard in the
+workdir (a comma separates runs; a preset may repeat; override a run as
+--config.runs.run<i>.<field>):
+
+  tf-topk --config=configs/imagenet.py:mobilenet,resnet50,efficientnet_b0 \
+    --workdir=/tmp/bulk
+
 Expected numbers: each preset's published top-1 / top-5 (Keras Applications
 table; TF-slim tables for MobileNet / MobileNetV2 at every width and
 resolution) are compared with the result at the end of the run, e.g.
@@ -29,5 +36,6 @@ from tf_topk import presets
 
 
 def get_config(arg=None):
-    """The config of preset `arg` ("resnet50", "mobilenet+mobilenet_v2")."""
+    """The config of preset `arg` ("resnet50", "mobilenet+mobilenet_v2",
+    "mobilenet,resnet50")."""
     return presets.imagenet(arg)

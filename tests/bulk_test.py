@@ -15,7 +15,15 @@ import tensorflow as tf
 from absl.testing import parameterized
 from main_test import load_config_module, run_cli, write_smoke_images
 
-from tf_topk import bulk, checkpoints, input_stage, leaderboard, main, presets
+from tf_topk import (
+    bulk,
+    checkpoints,
+    input_stage,
+    leaderboard,
+    main,
+    presets,
+    run_files,
+)
 
 
 def damage_images(directory):
@@ -81,6 +89,19 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         with open(os.path.join(self.workdir, "leaderboard.md")) as f:
             markdown = f.read()
         self.assertStartsWith(markdown, "3 runs: 2 ok, 1 failed.")
+        # `tf-topk report` / `compare` name the runs of a bulk workdir.
+        with self.assertRaisesRegex(
+            FileNotFoundError,
+            r"the workdir of a bulk command \(runs \['run0', 'run1'\]\); "
+            r"pass one run's folder, e\.g\. '.*/run0'$",
+        ):
+            run_files.read_results(self.workdir)
+        self.assertEqual(
+            run_files.read_results(os.path.join(self.workdir, "run1"))[
+                "top1_correct"
+            ],
+            7,
+        )
 
     def test_counts_equal_the_single_runs(self):
         single = load_config_module("smoke").get_config()

@@ -52,6 +52,18 @@ class ClassRow:
 def read_results(workdir: str) -> dict[str, Any]:
     """The run's results.json as a dict."""
     path = os.path.join(workdir, RESULTS_FILE)
+    runs = sorted(
+        name
+        for name in _listdir(workdir)
+        if tf.io.gfile.exists(os.path.join(workdir, name, RESULTS_FILE))
+    )
+    if not tf.io.gfile.exists(path) and runs:
+        raise FileNotFoundError(
+            f"Argument `workdir` must hold a finished run's results.json. "
+            f"Received: workdir={workdir!r}, the workdir of a bulk command "
+            f"(runs {runs}); pass one run's folder, e.g. "
+            f"{os.path.join(workdir, runs[0])!r}"
+        )
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(
             f"Argument `workdir` must hold a finished run's results.json. "
@@ -60,6 +72,12 @@ def read_results(workdir: str) -> dict[str, Any]:
         )
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+def _listdir(directory: str) -> list[str]:
+    if not tf.io.gfile.isdir(directory):
+        return []
+    return [name.rstrip("/") for name in tf.io.gfile.listdir(directory)]
 
 
 def read_per_class(workdir: str) -> list[ClassRow]:
