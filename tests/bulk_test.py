@@ -372,6 +372,23 @@ class BulkConfigTest(tf.test.TestCase):
         for member in config.runs.run1.members.values():
             self.assertEqual(member.class_subset, "labels_in_data")
 
+    def test_only_preprocessings_of_several_runs_are_cached(self):
+        config = presets.imagenet("mobilenet,mobilenet,resnet50,inception_v3")
+        config.runs.run1.image_size = 128
+        # ResNet50 differs from MobileNet only in preprocess_input (inside
+        # the model): the same input. Inception V3 reads 299 pixels.
+        with self.assertLogs(level="INFO") as logs:
+            shared = bulk._shared_preprocessing(config)
+        self.assertLen(shared, 1)
+        (views,) = shared
+        self.assertEqual([v.image_size for v in views], [224])
+        self.assertIn(
+            "Runs run0, run2 share one preprocessing", "\n".join(logs.output)
+        )
+        # A model outside the registry: its input is known once built.
+        smoke = load_config_module("smoke").get_config("2")
+        self.assertIsNone(bulk._shared_preprocessing(smoke))
+
     def test_smoke_runs_argument(self):
         config = load_config_module("smoke").get_config("2")
         self.assertEqual(list(config.runs), ["run0", "run1"])

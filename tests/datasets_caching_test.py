@@ -261,6 +261,16 @@ class InputCacheTest(DataTestCase):
         inputs.close()
         self.assertFalse(tf.io.gfile.exists(cache_dir))
 
+    def test_only_shared_inputs_are_cached(self):
+        small = preprocessing.Options(image_size=4)
+        inputs = datasets.InputCache("memory", shared=[OPTIONS, [small, small]])
+        shared = inputs.build("folder", preprocess=OPTIONS, **self.kwargs)
+        pair = inputs.build("folder", preprocess=[small, small], **self.kwargs)
+        alone = inputs.build("folder", preprocess=small, **self.kwargs)
+        self.assertEqual(shared[1].cache, "memory")
+        self.assertEqual(pair[1].cache, "memory")
+        self.assertEqual(alone[1].cache, "none")
+
     def test_bad_mode_names_the_config_field(self):
         with self.assertRaisesMessage(
             ValueError,

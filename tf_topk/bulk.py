@@ -22,6 +22,7 @@ ran to its end removes that file, so the next one evaluates afresh.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import gc
 import json
@@ -33,7 +34,14 @@ import tensorflow as tf
 from absl import logging
 from ml_collections import config_dict
 
-from tf_topk import checkpoints, datasets, leaderboard, presets, report
+from tf_topk import (
+    checkpoints,
+    datasets,
+    leaderboard,
+    members,
+    presets,
+    report,
+)
 from tf_topk import results as results_lib
 
 CACHE_DIR = "cache"
@@ -96,6 +104,7 @@ def run(
         config.data.cache,
         directory=cache_dir,
         budget_bytes=None if budget is None else int(budget * 2**30),
+        shared=_shared_preprocessing(config),
     )
     marker = os.path.join(workdir, PROGRESS_FILE) if workdir else None
     resuming = _interrupted_before(marker, config)
@@ -143,6 +152,28 @@ def run(
         paths = leaderboard.write(rows, workdir)
         tf.io.gfile.remove(marker)
     return BulkResult(rows=tuple(rows), results=finished, paths=paths)
+
+
+def _shared_preprocessing(config: config_dict.ConfigDict):
+    """The preprocessings more than one run reads (worth a cache), or None
+    when a run's is known only once its model is built."""
+    runs = collections.defaultdict(list)
+    for name in config.runs:
+        single = presets.run_config(config, name)
+        sections = presets.model_sections(single).values()
+        planned = members.planned_options(
+            sections, config.preprocess, config.data
+        )
+        if planned is None:
+            return None
+        runs[planned].append(name)
+    shared = [views for views, names in runs.items() if len(names) > 1]
+    for views in shared:
+        logging.info(
+            "Runs %s share one preprocessing: their images are decoded once.",
+            ", ".join(runs[views]),
+        )
+    return shared
 
 
 def _json(config: config_dict.ConfigDict):

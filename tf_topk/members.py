@@ -125,6 +125,33 @@ def build(section, preprocess, data, data_kwargs, path: str) -> Member:
     return Member(model, options, record, published)
 
 
+def planned_options(
+    sections, preprocess, data
+) -> tuple[preprocessing.Options, ...] | None:
+    """The preprocessing `build` will resolve for these model sections,
+    without building them; None when a model is not in the registry (its
+    input size is known only once it is built)."""
+    options = []
+    for section in sections:
+        name = (section.name or "").lower()
+        if name not in models.names():
+            return None
+        options.append(
+            preprocessing.resolve(
+                models.get_spec(name),
+                dict(
+                    image_size=section.image_size,
+                    crop_fraction=preprocess.crop_fraction,
+                    interpolation=preprocess.interpolation,
+                    antialias=preprocess.antialias,
+                    crop_mode=preprocess.crop_mode,
+                    num_crops=data.num_crops,
+                ),
+            )
+        )
+    return tuple(options)
+
+
 def combine(members: list[Member], ensemble_weights: str | None):
     """The one model to evaluate: a member, or their weighted average."""
     if len(members) == 1:

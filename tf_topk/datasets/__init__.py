@@ -42,7 +42,7 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import distribute
+from tf_topk import distribute, preprocessing
 from tf_topk.datasets import caching, plans, tfrecord
 from tf_topk.datasets.records import IMAGE_EXTENSIONS, SourceInfo
 from tf_topk.datasets.tfds import DataUnavailableError
@@ -272,6 +272,9 @@ class InputCache:
         directory: the folder of disk caches (cleared by `close`).
         budget_bytes: memory all memory caches may take; None: half of
             the memory available when the first input is built.
+        shared: when given, only inputs whose `preprocess` (an Options or
+            a sequence of them) is in it are cached: the others are read
+            by one run, and a cache would only cost memory or disk.
     """
 
     def __init__(
@@ -280,10 +283,12 @@ class InputCache:
         *,
         directory: str | None = None,
         budget_bytes: int | None = None,
+        shared=None,
     ):
         self.mode = caching.check_mode(mode, "config.data.cache")
         self.directory = directory
         self.budget_bytes = budget_bytes
+        self.shared = None if shared is None else {_views(p) for p in shared}
         # key -> (built, bytes held in memory, times handed out).
         self._built: dict[str, list] = {}
 
@@ -298,10 +303,15 @@ class InputCache:
         if self.budget_bytes is None:
             self.budget_bytes = caching.default_budget_bytes()
         plan = plans.plan(source, **{**_DEFAULTS, **kwargs})
-        if self.mode in ("auto", "memory"):
+        mode = self.mode
+        if self.shared is not None and (
+            _views(kwargs.get("preprocess")) not in self.shared
+        ):
+            mode = "none"
+        if mode in ("auto", "memory"):
             self._make_room(plan.size_bytes)
         mode = caching.resolve(
-            self.mode,
+            mode,
             size_bytes=plan.size_bytes,
             directory=self.directory,
             budget_bytes=self.budget_bytes - self.memory_bytes,
@@ -331,3 +341,10 @@ class InputCache:
         while self._built and self.memory_bytes + size > self.budget_bytes:
             oldest = next(iter(self._built))
             del self._built[oldest]
+
+
+def _views(preprocess) -> tuple:
+    """A `preprocess` argument as a hashable tuple of Options."""
+    if preprocess is None or isinstance(preprocess, preprocessing.Options):
+        return (preprocess,)
+    return tuple(preprocess)
