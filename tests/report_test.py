@@ -138,6 +138,41 @@ class TableTest(tf.test.TestCase):
         self.assertIn("90.00%", lines[3])
         self.assertIn("1 non-finite predictions", table)
         self.assertIn("tie-decided (inclusive): top1: 1", table)
+        self.assertNotIn("input pipeline alone", table)
+
+    def test_results_json_reads_back_into_an_eval_result(self):
+        result = make_result(
+            resumed_from=2, input_images_per_s=3.0, input_limited=True
+        )
+        back = results.from_record(json.loads(report.results_json(result)))
+        self.assertEqual(back.ks, (1, 5))
+        self.assertEqual(back.correct, {1: 7, 5: 9})
+        self.assertEqual(back.ties, {1: 1, 5: 0})
+        self.assertEqual(
+            (back.num_examples, back.num_scored, back.nonfinite), (10, 10, 1)
+        )
+        self.assertEqual(back.interval(1), result.interval(1))
+        self.assertEqual(back.resumed_from, 2)
+        self.assertEqual(back.input_images_per_s, 3.0)
+        self.assertTrue(back.input_limited)
+        self.assertEqual(back.model_time_s, 1.5)
+        # What the caller wrote beside the counts; NaN became null.
+        self.assertEqual(
+            back.metadata, {"model": {"name": "oracle"}, "score": None}
+        )
+        self.assertIsNone(back.per_class_count)
+        with self.assertRaisesRegex(ValueError, "no top"):
+            results.from_record({"num_examples": 1})
+
+    def test_table_gives_the_input_rate_and_whether_it_limits(self):
+        for limited, suffix in ((False, ""), (True, " (it limits this run)")):
+            table = report.format_table(
+                make_result(input_images_per_s=12.34, input_limited=limited),
+                title="t",
+            )
+            self.assertIn(
+                f"input pipeline alone: 12.3 images/s{suffix}\n", table + "\n"
+            )
 
     def test_per_class_csv_of_a_multi_label_result_has_only_a_header(self):
         text = report.per_class_csv(

@@ -177,6 +177,11 @@ def format_table(
         f"({result.images_per_s:.1f} images/s after warm-up; input "
         f"{result.input_time_s:.1f} s, model {result.model_time_s:.1f} s)"
     )
+    if result.input_images_per_s is not None:
+        extras.append(
+            f"input pipeline alone: {result.input_images_per_s:.1f} images/s"
+            + (" (it limits this run)" if result.input_limited else "")
+        )
     lines.extend(extras)
     top1 = result.per_class_top1
     if class_names and top1 and num_worst:
