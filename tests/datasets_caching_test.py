@@ -270,6 +270,10 @@ class InputCacheTest(DataTestCase):
         self.assertEqual(shared[1].cache, "memory")
         self.assertEqual(pair[1].cache, "memory")
         self.assertEqual(alone[1].cache, "none")
+        resumed = inputs.build(
+            "folder", preprocess=OPTIONS, start=4, **self.kwargs
+        )
+        self.assertEqual(resumed[1].cache, "none")
 
     def test_bad_mode_names_the_config_field(self):
         with self.assertRaisesMessage(

@@ -304,8 +304,11 @@ class InputCache:
             self.budget_bytes = caching.default_budget_bytes()
         plan = plans.plan(source, **{**_DEFAULTS, **kwargs})
         mode = self.mode
-        if self.shared is not None and (
-            _views(kwargs.get("preprocess")) not in self.shared
+        # A resumed run's input (start > 0) is its own: no other run
+        # reads the same examples.
+        if kwargs.get("start") or (
+            self.shared is not None
+            and _views(kwargs.get("preprocess")) not in self.shared
         ):
             mode = "none"
         if mode in ("auto", "memory"):
