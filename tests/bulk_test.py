@@ -161,8 +161,12 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
                 raise checkpoints.Interrupted("SIGTERM", 4, 10, workdir)
             return main._run_one(single, workdir, inputs)
 
+        stale = os.path.join(self.workdir, "leaderboard.md")
+        with open(stale, "w") as f:
+            f.write("an earlier command's table")
         with self.assertRaises(checkpoints.Interrupted):
             bulk.run(config, self.workdir, run_one=interrupt_run1)
+        self.assertFalse(os.path.exists(stale))
         marker = os.path.join(self.workdir, bulk.PROGRESS_FILE)
         self.assertTrue(os.path.exists(marker))
         self.assertFalse(

@@ -109,6 +109,11 @@ def run(
     marker = os.path.join(workdir, PROGRESS_FILE) if workdir else None
     resuming = _interrupted_before(marker, config)
     if marker:
+        # A leaderboard of an earlier command would pass for this one's
+        # until it ends; the runs' own results.json stay.
+        for stale in (leaderboard.CSV_FILE, leaderboard.MARKDOWN_FILE):
+            if tf.io.gfile.exists(os.path.join(workdir, stale)):
+                tf.io.gfile.remove(os.path.join(workdir, stale))
         report.write_atomic(
             marker,
             json.dumps({"complete": False, "config": _json(config)}, indent=2),
