@@ -96,6 +96,7 @@ def run(
             "it per ensemble run, e.g. --config.runs.run1.ensemble_weights="
             f"2,1. Received: {config.ensemble_weights!r}"
         )
+    singles = _run_configs(config)
     cache_dir = os.path.join(workdir, CACHE_DIR) if workdir else None
     # A killed command leaves a cache (and its lockfile) behind.
     datasets.caching.clear(cache_dir)
@@ -104,7 +105,7 @@ def run(
         config.data.cache,
         directory=cache_dir,
         budget_bytes=None if budget is None else int(budget * 2**30),
-        shared=_shared_preprocessing(config),
+        shared=_shared_preprocessing(config, singles),
     )
     marker = os.path.join(workdir, PROGRESS_FILE) if workdir else None
     resuming = _interrupted_before(marker, config)
@@ -121,7 +122,7 @@ def run(
     rows, finished = [], {}
     try:
         for name, section in config.runs.items():
-            single = presets.run_config(config, name)
+            single = singles[name]
             model = leaderboard.describe_model(
                 section.name, presets.run_overrides(section)
             )
@@ -159,12 +160,16 @@ def run(
     return BulkResult(rows=tuple(rows), results=finished, paths=paths)
 
 
-def _shared_preprocessing(config: config_dict.ConfigDict):
+def _run_configs(config: config_dict.ConfigDict) -> dict:
+    """{run: its one-run config} (`presets.run_config`)."""
+    return {name: presets.run_config(config, name) for name in config.runs}
+
+
+def _shared_preprocessing(config: config_dict.ConfigDict, singles=None):
     """The preprocessings more than one run reads (worth a cache), or None
     when a run's is known only once its model is built."""
     runs = collections.defaultdict(list)
-    for name in config.runs:
-        single = presets.run_config(config, name)
+    for name, single in (singles or _run_configs(config)).items():
         sections = presets.model_sections(single).values()
         planned = members.planned_options(
             sections, config.preprocess, config.data
@@ -217,7 +222,7 @@ def _finished(
     try:
         with tf.io.gfile.GFile(path) as f:
             record = json.load(f)
-        same = record.get("config") == json.loads(config.to_json_best_effort())
+        same = record.get("config") == _json(config)
         result = results_lib.from_record(record) if same else None
     except (ValueError, KeyError, TypeError) as e:
         logging.warning("Could not read %s (%s); running again.", path, e)

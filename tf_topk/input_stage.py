@@ -24,8 +24,12 @@ import tensorflow as tf
 from absl import logging
 
 from tf_topk import preprocessing, results
+from tf_topk.datasets import caching
 
-CACHE_MODES = ("none", "memory", "disk")
+# The modes a run resolves to ("auto" is resolved before a run).
+CACHE_MODES = ("none",) + tuple(
+    mode for mode in caching.MODES if mode not in ("auto", "none")
+)
 
 
 @dataclasses.dataclass(frozen=True)

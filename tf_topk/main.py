@@ -111,7 +111,7 @@ def _run_one(
         info.num_examples,
         data.source,
     )
-    rate = _input_rate(config, dataset, info, inputs, input_kwargs)
+    rate = _input_rate(config, dataset, inputs, input_kwargs)
     metadata = _metadata(config, built, info, strategy)
     result = evaluation.evaluate(
         model,
@@ -185,19 +185,17 @@ def _diagnosed(result, model, dataset, metadata, config):
     return dataclasses.replace(result, metadata=metadata.to_dict())
 
 
-def _input_rate(config, dataset, info, inputs, input_kwargs):
+def _input_rate(config, dataset, inputs, input_kwargs):
     """What the input pipeline alone delivers (`input_stage.measure`).
 
-    A cache not filled yet is measured on the same input uncached (a
-    partial pass would only discard it); with several workers each reads
-    its own share, so one pipeline's rate says nothing of the run's.
+    A shared input is timed on `InputCache.for_probe`; with several
+    workers each reads its own share, so one pipeline's rate says nothing
+    of the run's.
     """
     if config.distribution == "multi_worker":
         return None
-    if info.cache != "none" and not inputs.reused(**input_kwargs):
-        if config.data.skip_corrupt:  # Building again decodes every image.
-            return None
-        dataset, _ = datasets.build(**input_kwargs)
+    if inputs:
+        dataset = inputs.for_probe(**input_kwargs)
     try:
         return input_stage.measure(dataset)
     except tf.errors.OpError as e:  # The loop reports a bad input itself.

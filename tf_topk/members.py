@@ -94,15 +94,7 @@ def build(section, preprocess, data, data_kwargs, path: str) -> Member:
         )
     image_size = int(model.inputs[0].shape[1] or section.image_size or 224)
     options = preprocessing.resolve(
-        spec,
-        dict(
-            image_size=image_size,
-            crop_fraction=preprocess.crop_fraction,
-            interpolation=preprocess.interpolation,
-            antialias=preprocess.antialias,
-            crop_mode=preprocess.crop_mode,
-            num_crops=data.num_crops,
-        ),
+        spec, _overrides(image_size, preprocess, data)
     )
     record = provenance.ModelRecord(
         name=spec.name if spec else (section.name or "custom"),
@@ -139,17 +131,22 @@ def planned_options(
         options.append(
             preprocessing.resolve(
                 models.get_spec(name),
-                dict(
-                    image_size=section.image_size,
-                    crop_fraction=preprocess.crop_fraction,
-                    interpolation=preprocess.interpolation,
-                    antialias=preprocess.antialias,
-                    crop_mode=preprocess.crop_mode,
-                    num_crops=data.num_crops,
-                ),
+                _overrides(section.image_size, preprocess, data),
             )
         )
     return tuple(options)
+
+
+def _overrides(image_size, preprocess, data) -> dict:
+    """The config's preprocessing values (None: the spec's)."""
+    return dict(
+        image_size=image_size,
+        crop_fraction=preprocess.crop_fraction,
+        interpolation=preprocess.interpolation,
+        antialias=preprocess.antialias,
+        crop_mode=preprocess.crop_mode,
+        num_crops=data.num_crops,
+    )
 
 
 def combine(members: list[Member], ensemble_weights: str | None):

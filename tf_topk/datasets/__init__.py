@@ -36,6 +36,7 @@ not counted in `num_examples`.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -194,7 +195,7 @@ def build(
         start=start,
     )
     mode = caching.resolve(
-        caching.check_mode(cache),
+        cache,
         size_bytes=plan.size_bytes,
         directory=cache_dir,
         budget_bytes=cache_budget_bytes,
@@ -238,6 +239,21 @@ def worker_shards(
         return dataset
 
     return dataset_fn
+
+
+@dataclasses.dataclass
+class _Entry:
+    """One input `InputCache` built."""
+
+    plan: plans.Plan
+    built: tuple  # What `build` returned: (dataset, count or info).
+    mode: str  # Its cache: "memory", "disk" or "none".
+    uses: int = 1  # Times handed out.
+
+    @property
+    def held_bytes(self) -> int:
+        """Estimated bytes of its memory cache (0: none)."""
+        return self.plan.size_bytes if self.mode == "memory" else 0
 
 
 # `build`'s keyword arguments and their defaults, for `InputCache.build`.
@@ -289,8 +305,7 @@ class InputCache:
         self.directory = directory
         self.budget_bytes = budget_bytes
         self.shared = None if shared is None else {_views(p) for p in shared}
-        # key -> (built, bytes held in memory, times handed out).
-        self._built: dict[str, list] = {}
+        self._built: dict[str, _Entry] = {}
 
     def build(self, source: str, **kwargs):
         """`build(source, **kwargs)` with this cache, once per input."""
@@ -298,8 +313,8 @@ class InputCache:
         if key in self._built:
             entry = self._built.pop(key)
             self._built[key] = entry  # Most recently used last.
-            entry[2] += 1
-            return entry[0]
+            entry.uses += 1
+            return entry.built
         if self.budget_bytes is None:
             self.budget_bytes = caching.default_budget_bytes()
         plan = plans.plan(source, **{**_DEFAULTS, **kwargs})
@@ -320,20 +335,31 @@ class InputCache:
             budget_bytes=self.budget_bytes - self.memory_bytes,
         )
         built = plans.finish(plan, mode, self.directory)
-        held = plan.size_bytes if mode == "memory" else 0
-        self._built[key] = [built, held, 1]
+        self._built[key] = _Entry(plan, built, mode)
         return built
 
     def reused(self, source: str, **kwargs) -> bool:
         """Whether `build(source, **kwargs)` was handed out before: its
         cache is filled once a run read it to the end."""
         entry = self._built.get(caching.key(source=source, **kwargs))
-        return bool(entry and entry[2] > 1)
+        return bool(entry and entry.uses > 1)
+
+    def for_probe(self, source: str, **kwargs) -> tf.data.Dataset:
+        """The dataset to time the input of `build(source, **kwargs)` on.
+
+        The cached dataset once a run filled its cache; before, the same
+        input uncached, from the plan already read (a partial pass over a
+        cache being filled would only discard it).
+        """
+        entry = self._built[caching.key(source=source, **kwargs)]
+        if entry.mode == "none" or entry.uses > 1:
+            return entry.built[0]
+        return plans.finish(entry.plan, "none", None)[0]
 
     @property
     def memory_bytes(self) -> int:
         """The estimated bytes of the memory caches held."""
-        return sum(entry[1] for entry in self._built.values())
+        return sum(entry.held_bytes for entry in self._built.values())
 
     def close(self) -> None:
         """Lets every input go and removes the disk caches."""
