@@ -490,3 +490,76 @@ def write_tfrecords(
                 writer.write(example.SerializeToString())
         paths.append(path)
     return paths
+
+
+def oracle_dataset(
+    num_examples: int = 10,
+    num_correct: int = 7,
+    *,
+    num_classes: int = 5,
+    batch_size: int = 4,
+    seed: int = 0,
+    with_ids: bool = False,
+):
+    """Painted images the oracle gets exactly `num_correct` top-1 right.
+
+    Image i is painted as class i % num_classes (`constant_image`); the
+    first `num_correct` labels agree with the paint, the others are another
+    class (`oracle_labels`). With the defaults, 10 examples in batches of
+    4, 4 and 2 (a partial last batch) and 7 / 10 top-1 correct for
+    `oracle_model(5)`.
+
+    Args:
+        num_examples: examples in the dataset.
+        num_correct: examples whose label is the painted class.
+        num_classes: the oracle's number of classes.
+        batch_size: the batch size (the last batch may be partial).
+        seed: seeds the wrong labels.
+        with_ids: add string ids "img-<i>" after the labels.
+
+    Returns:
+        (dataset of (images float32, labels int64[, ids]) batches,
+        painted classes [N], labels [N]).
+    """
+    import tensorflow as tf
+
+    painted = np.arange(num_examples) % num_classes
+    labels = oracle_labels(painted, num_correct, num_classes, seed=seed)
+    images = np.stack(
+        [constant_image(int(c), num_classes) for c in painted]
+    ).astype(np.float32)
+    parts = (images, labels)
+    if with_ids:
+        parts += ([f"img-{i:02d}" for i in range(num_examples)],)
+    dataset = tf.data.Dataset.from_tensor_slices(parts).batch(batch_size)
+    return dataset, painted, labels
+
+
+def eval_result(**overrides):
+    """A hand-checkable `EvalResult` for tests of what reads one.
+
+    10 examples, top-1 7 and top-5 9 correct, one tie at top-1, one
+    non-finite row, five classes (one with no example), 2 s of wall time
+    (0.5 s input, 1.5 s model, 5 images/s); any field can be overridden.
+    """
+    from tf_topk import results
+
+    fields = dict(
+        ks=(1, 5),
+        num_examples=10,
+        num_scored=10,
+        correct={1: 7, 5: 9},
+        ties={1: 1, 5: 0},
+        nonfinite=1,
+        unlabeled=0,
+        per_class_correct=(2, 1, 0, 2, 2),
+        per_class_count=(2, 2, 0, 3, 3),
+        wall_time_s=2.0,
+        images_per_s=5.0,
+        input_time_s=0.5,
+        model_time_s=1.5,
+        ties_rule="inclusive",
+        metadata={"model": {"name": "oracle"}},
+    )
+    fields.update(overrides)
+    return results.EvalResult(**fields)
