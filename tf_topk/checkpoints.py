@@ -1,6 +1,6 @@
 """Saving and resuming an evaluation that was interrupted.
 
-An evaluation with a checkpoint folder saves its state every N examples and
+A run with a `Checkpointer` listener saves its state every N examples and
 when the process receives SIGTERM or SIGINT (preemptible machines, job
 schedulers, Ctrl-C): the exact counts so far (the metric variables) and the
 input position (the number of batches done). A later run with the same
@@ -29,7 +29,7 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import report
+from tf_topk import listeners, report, results
 
 FINGERPRINT_FILE = "fingerprint.json"
 PROGRESS_FILE = "progress.json"
@@ -138,22 +138,18 @@ def _differences(saved: Any, current: Any, path: str = "") -> list[str]:
 
 
 class Store:
-    """The checkpoint of one evaluation: its state, position and fingerprint.
+    """The files of one evaluation's checkpoint: state, position, identity.
 
     Args:
         directory: the checkpoint folder (created).
         fingerprint: what identifies the run (JSON-able mapping).
-        resume: restore an existing checkpoint of the same run; False
-            deletes any checkpoint in `directory` first.
-        **trackables: what to save (metric objects, variables).
+        **trackables: what to save (TF variables, lists of them).
     """
 
     def __init__(
         self,
         directory: str,
         fingerprint: Mapping[str, Any],
-        *,
-        resume: bool = True,
         **trackables: Any,
     ):
         self.directory = os.fspath(directory)
@@ -164,52 +160,34 @@ class Store:
             steps=self.steps, examples=self.examples, **trackables
         )
         tf.io.gfile.makedirs(self.directory)
-        if not resume:
-            self.clear()
-            tf.io.gfile.makedirs(self.directory)
         self._manager = tf.train.CheckpointManager(
             self._checkpoint, self.directory, max_to_keep=1
         )
 
-    @property
-    def _fingerprint_path(self) -> str:
-        return os.path.join(self.directory, FINGERPRINT_FILE)
-
-    def restore(self) -> tuple[int, int]:
-        """Restores the saved state, if any: (steps done, examples done).
+    def restore(self, path: str) -> None:
+        """Restores the state saved at `path` (a checkpoint prefix).
 
         Raises:
             ValueError: the checkpoint belongs to another run, or is
                 corrupt or partial.
         """
-        latest = self._manager.latest_checkpoint
-        has_fingerprint = tf.io.gfile.exists(self._fingerprint_path)
-        if latest is None and not has_fingerprint:
-            return 0, 0
-        if latest is None or not has_fingerprint:
-            raise ValueError(
-                f"The checkpoint in {self.directory} is partial (missing "
-                f"{'the saved state' if latest is None else FINGERPRINT_FILE}"
-                f"). {_FIX}"
-            )
         self._check_fingerprint()
         try:
-            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            self._checkpoint.restore(path).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, AssertionError) as e:
             raise ValueError(
                 f"The checkpoint in {self.directory} is corrupt or partial "
                 f"and cannot be restored ({str(e).splitlines()[0]}). {_FIX}"
             ) from e
-        return int(self.steps.numpy()), int(self.examples.numpy())
 
     def _check_fingerprint(self) -> None:
+        path = os.path.join(self.directory, FINGERPRINT_FILE)
         try:
-            with tf.io.gfile.GFile(self._fingerprint_path) as f:
+            with tf.io.gfile.GFile(path) as f:
                 saved = json.load(f)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(
-                f"The checkpoint fingerprint {self._fingerprint_path} is "
-                f"corrupt ({e}). {_FIX}"
+                f"The checkpoint fingerprint {path} is corrupt ({e}). {_FIX}"
             ) from e
         differences = _differences(saved, self.fingerprint)
         if differences:
@@ -222,14 +200,10 @@ class Store:
         """Saves the state after `steps` batches and `examples` examples."""
         self.steps.assign(steps)
         self.examples.assign(examples)
-        if not tf.io.gfile.exists(self._fingerprint_path):
-            write_json(self._fingerprint_path, self.fingerprint)
+        path = os.path.join(self.directory, FINGERPRINT_FILE)
+        if not tf.io.gfile.exists(path):
+            write_json(path, self.fingerprint)
         return self._manager.save(checkpoint_number=steps)
-
-    def clear(self) -> None:
-        """Deletes the checkpoint (after a finished run)."""
-        if tf.io.gfile.exists(self.directory):
-            tf.io.gfile.rmtree(self.directory)
 
 
 def write_json(path: str, record: Mapping[str, Any]) -> None:
@@ -237,168 +211,199 @@ def write_json(path: str, record: Mapping[str, Any]) -> None:
     report.write_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
-class Autosave:
-    """Saves a `Store` every N examples, and on a stop request, then stops.
+def _saved_position(directory: str) -> tuple[str, int, int] | None:
+    """(checkpoint path, steps, examples) of the latest checkpoint in
+    `directory`, read without building anything; None when there is none.
+
+    Raises:
+        ValueError: the checkpoint is partial or corrupt.
+    """
+    latest = tf.train.latest_checkpoint(directory)
+    has_fingerprint = tf.io.gfile.exists(
+        os.path.join(directory, FINGERPRINT_FILE)
+    )
+    if latest is None and not has_fingerprint:
+        return None
+    if latest is None or not has_fingerprint:
+        missing = "the saved state" if latest is None else FINGERPRINT_FILE
+        raise ValueError(
+            f"The checkpoint in {directory} is partial (missing {missing}). "
+            f"{_FIX}"
+        )
+    try:
+        steps = tf.train.load_variable(latest, _STEPS_KEY)
+        examples = tf.train.load_variable(latest, _EXAMPLES_KEY)
+    except (tf.errors.OpError, ValueError) as e:
+        raise ValueError(
+            f"The checkpoint in {directory} is corrupt or partial and cannot "
+            f"be restored ({str(e).splitlines()[0]}). {_FIX}"
+        ) from e
+    return latest, int(steps), int(examples)
+
+
+_STEPS_KEY = "steps/.ATTRIBUTES/VARIABLE_VALUE"
+_EXAMPLES_KEY = "examples/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+class Checkpointer(listeners.Listener):
+    """Checkpoints a run and resumes it: the loop's listener for both.
+
+    The checkpoint is read once, here: `start` says where the run resumes
+    (None: from the first example), so a caller can build its input from
+    there (`datasets.build(start=checkpointer.start.steps * batch_size)`,
+    nothing decoded twice) and pass `input_resumed=True`. When the loop
+    begins, the saved counts are restored into its metrics after checking
+    the fingerprint; then the state is saved every `every_n_examples`
+    examples, at the end, and on SIGTERM / SIGINT (then `Interrupted` is
+    raised). The loop calls a checkpoint after every other listener, so it
+    covers what they did with each batch (the predictions lines written).
 
     Args:
-        store: the checkpoint store.
-        every_n_examples: the saving interval in examples (0: only on a stop
-            request and at the end).
-        progress_file: where `progress.json` goes (rewritten at every save).
-        stop: the request set by `stop_on_signals`.
-        expected_num_examples: the examples of the whole run, if known.
-        read_counts: returns {"top1": correct, ...} so far, for the
-            progress file.
+        directory: the checkpoint folder.
+        every_n_examples: the saving interval in examples (0: only on a
+            signal and at the end).
+        resume: restore a checkpoint of the same run found in `directory`;
+            False deletes it now and starts afresh.
+        fingerprint: what identifies the run beyond what the loop knows
+            (ks, ties, batch size, example count, model name), e.g. the
+            weights hash, data and preprocessing: a checkpoint of another
+            fingerprint is refused.
+        progress_file: where `progress.json` goes (rewritten at every
+            save); default `<directory>/progress.json`.
+        input_resumed: True when the dataset given to the loop already
+            starts after the batches the checkpoint counted; False: the
+            loop reads and skips them.
+        remove_when_done: delete the checkpoint and the progress file once
+            the run ended and the listeners before this one handled the
+            result (e.g. wrote results.json); False keeps them, so the same
+            call returns the counts at once.
+
+    Raises:
+        ValueError: a bad interval, or a partial or corrupt checkpoint.
+
+    Usage with `tf_topk.evaluate`:
+
+    ```python
+    checkpointer = checkpoints.Checkpointer("/ckpt", every_n_examples=5000)
+    result = tf_topk.evaluate(model, dataset, listeners=[checkpointer])
+    ```
     """
+
+    saves_state = True
 
     def __init__(
         self,
-        store: Store,
-        *,
-        every_n_examples: int,
-        progress_file: str,
-        stop: StopRequest,
-        expected_num_examples: int | None,
-        read_counts,
-    ):
-        self.store = store
-        self.every_n_examples = every_n_examples
-        self.progress_file = progress_file
-        self.stop = stop
-        self.expected_num_examples = expected_num_examples
-        self.read_counts = read_counts
-        # Called before each save (e.g. to flush the predictions file).
-        self.before_save = None
-        self._last_saved = None
-
-    @classmethod
-    def create(
-        cls,
         directory: str,
         *,
-        run: Mapping[str, Any],
-        fingerprint: Mapping[str, Any] | None,
-        state: Mapping[str, Any],
-        resume: bool,
-        every_n_examples: int,
-        progress_file: str | None,
-        stop: StopRequest,
-        expected_num_examples: int | None,
-        read_counts,
-    ) -> Autosave:
-        """Checks the arguments and opens the `Store` in `directory`.
-
-        Args:
-            directory: the checkpoint folder.
-            run: what the loop itself knows of the run (ks, batch size...).
-            fingerprint: the caller's part of the run's identity.
-            state: what to save: Keras metrics (their variables are saved;
-                None entries are skipped) and TF variables.
-            resume: restore a checkpoint of the same run.
-            every_n_examples: the saving interval (0: only on a signal).
-            progress_file: where progress.json goes (default: in
-                `directory`).
-            stop: the stop request of `stop_on_signals`.
-            expected_num_examples: the run's example count, if known.
-            read_counts: () -> (correct per k, count) so far, for
-                progress.json.
-        """
+        every_n_examples: int = 5000,
+        resume: bool = True,
+        fingerprint: Mapping[str, Any] | None = None,
+        progress_file: str | None = None,
+        input_resumed: bool = False,
+        remove_when_done: bool = False,
+    ):
         if (
             isinstance(every_n_examples, bool)
             or not isinstance(every_n_examples, int)
             or every_n_examples < 0
         ):
             raise ValueError(
-                "Argument `checkpoint_every_n_examples` must be a "
-                "non-negative integer (0: save only on a signal and at the "
-                f"end). Received: checkpoint_every_n_examples="
-                f"{every_n_examples!r}"
+                "Argument `every_n_examples` must be a non-negative integer "
+                "(0: save only on a signal and at the end). Received: "
+                f"every_n_examples={every_n_examples!r}"
             )
-        # Keras 3 metrics are not TF trackables; their variables are.
-        trackables = {
-            name: value
-            if isinstance(value, tf.Variable)
-            else list(value.variables)
-            for name, value in state.items()
-            if value is not None
-        }
-        store = Store(
-            directory,
-            {**run, **dict(fingerprint or {})},
-            resume=resume,
-            **trackables,
+        self.directory = os.fspath(directory)
+        self.every_n_examples = every_n_examples
+        self.fingerprint = dict(fingerprint or {})
+        self.progress_file = progress_file or os.path.join(
+            self.directory, PROGRESS_FILE
         )
-        return cls(
-            store,
-            every_n_examples=every_n_examples,
-            progress_file=progress_file
-            or os.path.join(store.directory, PROGRESS_FILE),
-            stop=stop,
-            expected_num_examples=expected_num_examples,
-            read_counts=read_counts,
-        )
+        self.remove_when_done = remove_when_done
+        if not resume:
+            remove(self.directory)
+        saved = _saved_position(self.directory)
+        self._saved_path = None
+        if saved is not None:
+            self._saved_path, steps, examples = saved
+            self.start = listeners.Position(steps, examples, input_resumed)
+        self._store = None
+        self._signals = None
+        self._stop = StopRequest()
+        self._run = None
+        self._steps = self._last_saved = 0
 
-    def restore(self, input_start_step: int = 0) -> tuple[int, int]:
-        """Restores the store: (steps, examples) counted so far.
-
-        Args:
-            input_start_step: the batches the input already leaves out
-                (0: it starts at the beginning); must be the checkpoint's.
-        """
-        steps, examples = self.store.restore()
-        if input_start_step not in (0, steps):
+    def on_begin(self, run: listeners.Run) -> None:
+        if run.num_input_pipelines > 1:
             raise ValueError(
-                "Argument `input_start_step` must equal the batches the "
-                f"checkpoint counted ({steps}). Received: "
-                f"input_start_step={input_start_step}"
+                "A Checkpointer is not supported with several workers (each "
+                "reads its own share). Received: a Checkpointer of "
+                f"directory={self.directory!r} and "
+                f"{run.num_input_pipelines} workers. Evaluate without it, "
+                "or in one process."
             )
-        if examples:
+        self._run = run
+        # Keras 3 metrics are not TF trackables; their variables are.
+        trackables = {name: list(value) for name, value in run.state.items()}
+        self._store = Store(
+            self.directory, {**run.identity(), **self.fingerprint}, **trackables
+        )
+        if self._saved_path:
+            self._store.restore(self._saved_path)
             logging.info(
                 "Resuming from example %d of %s.",
-                examples,
-                self.expected_num_examples or "?",
+                run.start.examples,
+                run.expected_num_examples or "?",
             )
-        return steps, examples
+        self._signals = stop_on_signals()
+        self._stop = self._signals.__enter__()
+        self._steps = run.start.steps
+        self._last_saved = run.start.examples
 
-    def start(self, examples: int) -> None:
-        """Sets the position the run starts (or resumes) from."""
-        self._last_saved = examples
-
-    def after_step(self, steps: int, examples: int) -> None:
+    def on_batch(self, batch: listeners.Batch) -> None:
         """Saves when due; raises `Interrupted` after a requested stop."""
+        self._steps = batch.step
+        self._examples = batch.examples
         due = (
             self.every_n_examples > 0
-            and examples - self._last_saved >= self.every_n_examples
+            and batch.examples - self._last_saved >= self.every_n_examples
         )
-        if due or self.stop.requested:
-            self.save(steps, examples, complete=False)
-        if self.stop.requested:
+        if due or self._stop.requested:
+            self.save(batch.step, batch.examples, complete=False)
+        if self._stop.requested:
             raise Interrupted(
-                self.stop.signal_name,
-                examples,
-                self.expected_num_examples,
-                self.store.directory,
+                self._stop.signal_name,
+                batch.examples,
+                self._run.expected_num_examples,
+                self.directory,
             )
 
-    def _correct(self) -> dict[str, int]:
-        correct, _ = self.read_counts()
-        ks = self.store.fingerprint.get("ks") or range(1, len(correct) + 1)
-        return {f"top{k}": int(round(c)) for k, c in zip(ks, correct)}
+    def on_end(self, result: results.EvalResult) -> None:
+        if self.remove_when_done:
+            remove(self.directory, self.progress_file)
+        else:
+            self.save(self._steps, result.num_examples, complete=True)
+
+    def on_exit(self) -> None:
+        if self._signals is not None:
+            self._signals.__exit__(None, None, None)
+            self._signals = None
 
     def save(self, steps: int, examples: int, *, complete: bool) -> None:
         """Saves the state and rewrites the progress file."""
-        if self.before_save is not None:
-            self.before_save()
-        self.store.save(steps, examples)
+        self._store.save(steps, examples)
         self._last_saved = examples
+        correct, _ = self._run.local_counts()
         write_json(
             self.progress_file,
             {
                 "complete": complete,
                 "examples_done": examples,
-                "expected_num_examples": self.expected_num_examples,
-                "correct": self._correct(),
-                "checkpoint_dir": self.store.directory,
+                "expected_num_examples": self._run.expected_num_examples,
+                "correct": {
+                    f"top{k}": int(round(c))
+                    for k, c in zip(self._run.ks, correct)
+                },
+                "checkpoint_dir": self.directory,
             },
         )
 
@@ -412,18 +417,3 @@ def remove(*paths: str | None) -> None:
             tf.io.gfile.rmtree(path)
         else:
             tf.io.gfile.remove(path)
-
-
-def saved_steps(directory: str | None) -> int:
-    """The batches the latest checkpoint in `directory` counted (0: none),
-    read without restoring anything, so a resumed run can build its input
-    from there (`datasets.build(start=...)`); `evaluate` checks it."""
-    latest = directory and tf.train.latest_checkpoint(directory)
-    if not latest:
-        return 0
-    try:
-        return int(
-            tf.train.load_variable(latest, "steps/.ATTRIBUTES/VARIABLE_VALUE")
-        )
-    except (tf.errors.OpError, ValueError):
-        return 0  # A damaged checkpoint: `evaluate` refuses it by name.

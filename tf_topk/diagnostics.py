@@ -12,10 +12,12 @@ the whole dataset it returns for one input pipeline).
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import distribute, models, results
+from tf_topk import distribute, listeners, models, results
 
 
 def label_shift_accuracy(
@@ -147,3 +149,56 @@ def diagnose(
     except Exception as e:  # Optional: the counts must survive.
         logging.warning("The shortfall diagnosis failed (%s); skipped.", e)
         return [f"top-1 is {shortfall:.1%} below the published figure."]
+
+
+class Diagnosis(listeners.Listener):
+    """The loop's listener that names the likely causes of a shortfall.
+
+    At the end of a run whose top-1 falls short of `published_top1` by
+    more than sampling noise and `tolerance`, it checks the label-offset
+    causes on the run's model and data (`diagnose`) and writes what it
+    found into the result's `metadata["diagnostics"]` (results.json). It
+    never raises: the counts survive whatever happens here.
+
+    Args:
+        published_top1: the published top-1 fraction (None: nothing to
+            compare with, the result is left as is).
+        tolerance: the shortfall (fraction) tolerated before diagnosing.
+        num_classes: the label space of the data (e.g. 1000).
+
+    Usage with `tf_topk.evaluate`:
+
+    ```python
+    result = tf_topk.evaluate(
+        model, dataset, listeners=[diagnostics.Diagnosis(published_top1=0.749)]
+    )
+    result.metadata["diagnostics"]
+    ```
+    """
+
+    def __init__(
+        self,
+        published_top1: float | None,
+        *,
+        tolerance: float = 0.02,
+        num_classes: int = 1000,
+    ):
+        self.published_top1 = published_top1
+        self.tolerance = tolerance
+        self.num_classes = num_classes
+        self._run = None
+
+    def on_begin(self, run: listeners.Run) -> None:
+        self._run = run
+
+    def on_end(self, result: results.EvalResult) -> results.EvalResult:
+        causes = diagnose(
+            result,
+            self._run.model,
+            self._run.dataset,
+            published_top1=self.published_top1,
+            tolerance=self.tolerance,
+            num_classes=self.num_classes,
+        )
+        metadata = {**result.metadata, "diagnostics": list(causes)}
+        return dataclasses.replace(result, metadata=metadata)

@@ -3,9 +3,10 @@
 `evaluate` is the only loop in tf_topk (the command line, the Python API and
 the Keras callback call it). It pads the last batch to a full, static shape
 masked with sample weight 0, runs under any `tf.distribute` strategy
-(`tf_topk.distribute`), averages multi-crop predictions, checks that it saw
-exactly the examples expected, and can checkpoint (`tf_topk.checkpoints`)
-and save every prediction (`tf_topk.predictions`).
+(`tf_topk.distribute`), averages multi-crop predictions and checks that it
+saw exactly the examples expected. Everything else plugs in as a listener
+(`tf_topk.listeners`): the progress display, the input rate, checkpoints
+and resume, per-example predictions, the shortfall diagnosis, run metadata.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import contextlib
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_topk import (
-    checkpoints,
     distribute,
+    input_stage,
+    listeners,
     metrics,
     models,
     predictions,
@@ -41,38 +43,29 @@ def evaluate(
     batch_size: int | None = None,
     ties: str = "inclusive",
     jit_compile: bool = False,
-    progress: str = "auto",
-    log_every_n_examples: int = 12800,
-    metadata: Mapping[str, Any] | None = None,
-    checkpoint_dir: str | None = None,
-    checkpoint_every_n_examples: int = 5000,
-    resume: bool = True,
-    fingerprint: Mapping[str, Any] | None = None,
-    progress_file: str | None = None,
-    predictions_dir: str | None = None,
-    input_start_step: int = 0,
+    progress: str | progress_display.Progress = "auto",
+    listeners: Sequence[listeners.Listener] = (),
 ) -> results.EvalResult:
     """Evaluates `model` on every example of `dataset`, exactly once.
 
     >>> from tf_topk import testing
     >>> model = testing.oracle_model(5)
-    >>> import numpy as np
-    >>> images = np.stack([testing.constant_image(c, 5) for c in range(5)])
-    >>> data = tf.data.Dataset.from_tensor_slices((images, [0, 1, 2, 0, 0]))
-    >>> result = evaluate(model, data.batch(2), ks=(1, 5), progress="none")
+    >>> dataset, _, _ = testing.oracle_dataset(10, 7)
+    >>> result = evaluate(model, dataset, ks=(1, 5), progress="none")
     >>> result.correct[1], result.num_examples
-    (3, 5)
+    (7, 10)
 
     Args:
         model: maps an image batch (or a list of image batches, one per
             ensemble member) to [B, C] class scores; with multi-crop
             batches [B, N, H, W, 3] the N outputs are averaged per image.
         dataset: batches of (images, labels) or (images, labels, weights),
-            labels as class indices [B] or multi-hot [B, C] (multi-label).
-            For multi-worker runs in which each worker should read and
-            decode only its share, a function of a
-            `tf.distribute.InputContext` returning the batches of examples
-            i with i % num_input_pipelines == input_pipeline_id, at most
+            labels as class indices [B] or multi-hot [B, C] (multi-label),
+            optionally followed by string example ids. For multi-worker
+            runs in which each worker should read and decode only its
+            share, a function of a `tf.distribute.InputContext` returning
+            the batches of examples i with i % num_input_pipelines ==
+            input_pipeline_id, at most
             `tf_topk.distribute.per_worker_batch_size(batch_size,
             num_input_pipelines)` per batch (what
             `tf_topk.datasets.build(..., num_shards=, shard_index=)`
@@ -97,42 +90,27 @@ def evaluate(
         jit_compile: compile the step with XLA (under a strategy, the
             model's forward pass only).
         progress: "auto" (a bar on a terminal, log lines otherwise), "bar",
-            "log" or "none".
-        log_every_n_examples: interval of the progress log lines.
-        metadata: copied into the result (and results.json).
-        checkpoint_dir: save the state (counts, batches done; see
-            `tf_topk.checkpoints`) here every `checkpoint_every_n_examples`
-            examples, at the end and on SIGTERM / SIGINT (then raise
-            `checkpoints.Interrupted`). A later call of the same run resumes
-            from it with the counts of an uninterrupted run (the input
-            pipeline reads the counted batches again; the model does not
-            see them). Not with several workers.
-        checkpoint_every_n_examples: the saving interval (0: only on a
-            signal and at the end).
-        resume: restore a checkpoint found in `checkpoint_dir`; False
-            replaces it.
-        fingerprint: what identifies the run beyond ks, ties, batch size,
-            example count and model (e.g. weights hash, data, preprocessing):
-            a checkpoint of another fingerprint is refused.
-        progress_file: where `progress.json` (counts so far, examples done
-            and expected, `"complete"`) is written at every save; default
-            `<checkpoint_dir>/progress.json`.
-        predictions_dir: stream every example's id, labels, top-10
-            classes and scores here (format: `tf_topk.predictions`); ids
-            from a string batch after the labels or weights
-            (`datasets.build(..., with_ids=True)`), else positions.
-        input_start_step: the batches `dataset` already leaves out
-            (`datasets.build(start=...)`: no decoding) for a resume; it
-            must equal the checkpoint's. 0: the skipped batches are read.
+            "log" or "none"; or a `tf_topk.progress.Progress` (e.g. to set
+            the interval of the log lines).
+        listeners: `tf_topk.listeners.Listener`s called at the beginning,
+            after every batch and at the end (see that module): e.g.
+            `checkpoints.Checkpointer` (save, and resume where a checkpoint
+            left off), `predictions.Recorder` (every example's top
+            classes), `diagnostics.Diagnosis`, `listeners.Metadata`. The
+            input pipeline's own rate is measured unless a
+            `input_stage.InputProbe` is given (pass
+            `InputProbe(num_batches=0)` to skip it).
 
     Returns:
-        An `EvalResult`; `resumed_from` says where a resumed run started.
+        The `EvalResult`, as every listener annotated it; `resumed_from`
+        says where a resumed run started.
 
     Raises:
         ValueError: bad arguments, an empty dataset, an example count that
             differs from `expected_num_examples`, or a checkpoint of another
             run, corrupt or partial.
-        checkpoints.Interrupted: SIGTERM / SIGINT arrived (state saved).
+        checkpoints.Interrupted: SIGTERM / SIGINT arrived while a
+            `Checkpointer` listened (state saved).
     """
     setup = _resolve(
         model,
@@ -142,8 +120,8 @@ def evaluate(
         expected_num_examples=expected_num_examples,
         batch_size=batch_size,
         ties=ties,
-        progress=progress,
     )
+    hooks = _listeners(setup, progress, listeners)
     topk, per_class = _build_metrics(setup)
     step = _build_step(
         model,
@@ -151,42 +129,65 @@ def evaluate(
         topk,
         per_class,
         jit_compile=jit_compile,
-        with_top=predictions_dir is not None,
+        with_predictions=any(hook.needs_predictions for hook in hooks),
     )
-    show = progress_display.display(
-        topk,
-        progress=setup.progress,
-        strategy=setup.strategy,
-        num_steps=_num_steps(setup),
-        log_every_n_examples=log_every_n_examples,
+    run = _run_record(model, setup, topk, per_class, hooks)
+    with contextlib.ExitStack() as stack:
+        for hook in hooks:
+            stack.callback(hook.on_exit)
+            hook.on_begin(run)
+        timing = _run_steps(step, _batches(setup, run.start), setup, hooks, run)
+        # Reading the metric variables sums them across replicas and
+        # workers (a collective that every worker reaches here, in order).
+        result = results.from_counts(
+            topk.counts(),
+            None if per_class is None else per_class.counts(),
+            timing=timing,
+            expected_num_examples=setup.expected_num_examples,
+            num_classes=setup.num_classes,
+            ties_rule=setup.ties,
+            resumed_from=run.start.examples,
+        )
+        for hook in hooks:
+            result = hook.on_end(result) or result
+    return result
+
+
+def _listeners(setup, progress, given) -> list[listeners.Listener]:
+    """The display, the input probe unless given, then the caller's."""
+    hooks = [progress_display.resolve(progress)]
+    given = list(given or ())
+    probed = any(isinstance(hook, input_stage.InputProbe) for hook in given)
+    if not probed and setup.dataset_fn is None:
+        hooks.append(input_stage.InputProbe())
+    return listeners.check(hooks + given)
+
+
+def _run_record(model, setup, topk, per_class, hooks) -> listeners.Run:
+    """What the listeners are told when the loop begins."""
+    start = next(
+        (hook.start for hook in hooks if hook.start), listeners.Position()
     )
-    timing, start = _run(
-        model,
-        setup,
-        step,
-        show,
-        {"topk": topk, "per_class": per_class},
-        checkpoint=dict(
-            directory=checkpoint_dir,
-            every_n_examples=checkpoint_every_n_examples,
-            resume=resume,
-            fingerprint=fingerprint,
-            progress_file=progress_file,
-            input_start_step=input_start_step,
-        ),
-        predictions_dir=predictions_dir,
-    )
-    # Reading the metric variables sums them across replicas and workers
-    # (a collective that every worker reaches here, in the same order).
-    return results.from_counts(
-        topk.counts(),
-        None if per_class is None else per_class.counts(),
-        timing=timing,
-        expected_num_examples=setup.expected_num_examples,
+    state = {"topk": list(topk.variables)}
+    if per_class is not None:
+        state["per_class"] = list(per_class.variables)
+    pipelines = 1
+    if setup.dataset_fn:
+        pipelines = distribute.num_input_pipelines(setup.strategy)
+    return listeners.Run(
+        model=model,
+        dataset=setup.dataset,
+        ks=setup.ks,
         num_classes=setup.num_classes,
-        ties_rule=setup.ties,
-        resumed_from=start,
-        metadata=metadata,
+        batch_size=setup.batch_size,
+        expected_num_examples=setup.expected_num_examples,
+        ties=setup.ties,
+        strategy=setup.strategy,
+        num_input_pipelines=pipelines,
+        num_steps=_num_steps(setup, pipelines),
+        start=start,
+        state=state,
+        local_counts=lambda: topk.local_counts(setup.strategy),
     )
 
 
@@ -202,8 +203,6 @@ class _Setup:
     num_classes: int
     multi_label: bool
     ties: str
-    progress: str
-    use_bar: bool
     strategy: tf.distribute.Strategy
     distributed: bool
 
@@ -217,7 +216,6 @@ def _resolve(
     expected_num_examples,
     batch_size,
     ties,
-    progress,
 ) -> _Setup:
     """Checks the arguments (each error before any step) into a `_Setup`."""
     ks = metrics.validate_ks(ks)
@@ -237,7 +235,6 @@ def _resolve(
     dataset = distribute.whole_dataset(dataset)
     spec = dataset.element_spec
     predictions.check_element_spec(spec)
-    use_bar = progress_display.uses_bar(progress)
     num_classes = models.num_classes(model)
     metrics.check_k_fits(ks, num_classes)
     multi_label = spec[1].shape.rank == 2 and spec[1].shape[-1] != 1
@@ -253,8 +250,6 @@ def _resolve(
         num_classes=num_classes,
         multi_label=multi_label,
         ties=ties,
-        progress=progress,
-        use_bar=use_bar,
         strategy=strategy,
         distributed=not distribute.is_default(strategy),
     )
@@ -291,13 +286,15 @@ def _build_metrics(setup: _Setup):
     return topk, per_class
 
 
-def _batches(setup: _Setup, *, skip_steps: int = 0):
+def _batches(setup: _Setup, start: listeners.Position):
     """Full, static batches (padding weighted 0), split across replicas.
 
-    `skip_steps` batches already counted (a resumed run) are left out; the
-    input pipeline still reads them.
+    A resumed run's counted batches are left out: by the input itself
+    (`start.input_resumed`), else read and skipped here.
     """
-    dataset = setup.dataset.skip(skip_steps) if skip_steps else setup.dataset
+    dataset = setup.dataset
+    if start.steps and not start.input_resumed:
+        dataset = dataset.skip(start.steps)
     if not setup.distributed:
         return distribute.pad_to_batch(dataset, setup.batch_size)
     return distribute.distribute_dataset(
@@ -309,93 +306,15 @@ def _batches(setup: _Setup, *, skip_steps: int = 0):
     )
 
 
-def _num_steps(setup: _Setup) -> int | None:
+def _num_steps(setup: _Setup, num_pipelines: int) -> int | None:
     """The steps of the whole run (per worker), if the count is known."""
     if setup.expected_num_examples is None:
         return None
-    pipelines = 1
-    if setup.dataset_fn:
-        pipelines = distribute.num_input_pipelines(setup.strategy)
     return distribute.num_steps(
         setup.expected_num_examples,
         setup.batch_size,
-        num_pipelines=pipelines,
+        num_pipelines=num_pipelines,
     )
-
-
-def _run(
-    model,
-    setup: _Setup,
-    step: Callable,
-    show: Callable,
-    state: dict[str, Any],
-    *,
-    checkpoint: dict[str, Any],
-    predictions_dir: str | None,
-) -> tuple[results.Timing, int]:
-    """Restores, runs the steps, saves: (timing, examples restored)."""
-    directory = checkpoint["directory"]
-    input_start_step = checkpoint.pop("input_start_step")
-    guard = (
-        checkpoints.stop_on_signals()
-        if directory
-        else contextlib.nullcontext(checkpoints.StopRequest())
-    )
-    # The bytes of the predictions file a checkpoint accounts for.
-    state["bytes"] = tf.Variable(0, dtype=tf.int64, trainable=False)
-    with guard as stop:
-        autosave = None
-        if checkpoint["directory"]:
-            if setup.dataset_fn and (
-                distribute.num_input_pipelines(setup.strategy) > 1
-            ):
-                raise ValueError(
-                    "Argument `checkpoint_dir` is not supported with several "
-                    "workers (each reads its own share). Received: "
-                    f"checkpoint_dir={checkpoint['directory']!r}. Pass "
-                    "checkpoint_dir=None, or evaluate in one process."
-                )
-            autosave = checkpoints.Autosave.create(
-                run={
-                    "model": model.name,
-                    "num_classes": setup.num_classes,
-                    "ks": list(setup.ks),
-                    "ties": setup.ties,
-                    "batch_size": setup.batch_size,
-                    "expected_num_examples": setup.expected_num_examples,
-                },
-                state=state,
-                stop=stop,
-                expected_num_examples=setup.expected_num_examples,
-                read_counts=lambda: state["topk"].local_counts(setup.strategy),
-                **checkpoint,
-            )
-        steps, start = (
-            autosave.restore(input_start_step) if autosave else (0, 0)
-        )
-        writer = None
-        if predictions_dir:
-            writer = predictions.Writer.for_strategy(
-                predictions_dir,
-                setup.strategy,
-                keep_bytes=int(state["bytes"].numpy()) if start else None,
-            )
-        if writer and autosave:
-            autosave.before_save = lambda: state["bytes"].assign(writer.flush())
-        try:
-            timing = _run_steps(
-                step,
-                _batches(setup, skip_steps=steps - input_start_step),
-                setup.strategy,
-                show,
-                autosave,
-                (steps, start),
-                writer,
-            )
-        finally:
-            if writer:
-                writer.close()
-    return timing, start
 
 
 def _build_step(
@@ -405,11 +324,12 @@ def _build_step(
     per_class,
     *,
     jit_compile: bool,
-    with_top: bool = False,
+    with_predictions: bool,
 ) -> Callable:
-    """The step: updates the metrics, returns each replica's weight sum.
+    """The step: updates the metrics, returns each replica's rows counted.
 
-    With `with_top`, also each replica's top classes and scores.
+    With `with_predictions`, also each replica's decisions (correct per
+    k, [B, len(ks)]), top classes and scores, for the listeners.
     """
     # Under a strategy, XLA compiles only the model: a compiled step reads
     # every replica's metric variables from one device, which XLA refuses.
@@ -424,10 +344,21 @@ def _build_step(
         topk.update_state(labels, outputs, weights)
         if per_class is not None:
             per_class.update_state(labels, outputs, weights)
-        if with_top:
-            top = predictions.top(outputs, setup.num_classes)
-            return (tf.reduce_sum(weights),) + top
-        return tf.reduce_sum(weights)
+        # Rows, not weight sums: padding has weight 0, and a fractional
+        # sample weight still counts its example once.
+        rows = tf.math.count_nonzero(weights > 0, dtype=tf.int64)
+        if not with_predictions:
+            return rows
+        decisions = metrics.decide(
+            labels,
+            outputs,
+            setup.ks,
+            ties=setup.ties,
+            multi_label=setup.multi_label,
+        )
+        top_classes, top_scores = predictions.top(outputs, setup.num_classes)
+        correct = tf.transpose(decisions.correct)
+        return rows, correct, top_classes, top_scores
 
     # No collective per step: each worker counts its own rows; the global
     # count is the metric variables summed across replicas when read.
@@ -438,24 +369,25 @@ def _build_step(
     return step
 
 
+def _input_error(error: tf.errors.InvalidArgumentError) -> ValueError:
+    """A failed input check (a corrupt image, a bad label) in plain words."""
+    found = re.search(
+        r"assertion failed: \[(.*?)\]\s*$", error.message, re.S | re.M
+    )
+    return ValueError(found[1] if found else error.message)
+
+
 def _run_steps(
     step: Callable,
     batches,
-    strategy: tf.distribute.Strategy,
-    show: Callable[[int, float], None],
-    autosave: checkpoints.Autosave | None,
-    start: tuple[int, int],
-    writer: predictions.Writer | None = None,
+    setup: _Setup,
+    hooks: Sequence[listeners.Listener],
+    run: listeners.Run,
 ) -> results.Timing:
-    """Runs `step` on every batch, timing the input and the model apart.
-
-    `start` is (steps, examples) already counted by a resumed run; the
-    checkpoint is saved when due and once more at the end.
-    """
+    """Runs `step` on every batch, timing the input and the model apart,
+    and tells the listeners after each batch."""
     timing = results.Timing()
-    steps_done, examples_before = start
-    if autosave:
-        autosave.start(examples_before)
+    steps_done = run.start.steps
     begin = time.perf_counter()
     iterator = iter(batches)
     while True:
@@ -464,32 +396,61 @@ def _run_steps(
             element = next(iterator)
         except StopIteration:
             break
-        except tf.errors.InvalidArgumentError as e:  # A failed input check.
-            found = re.search(
-                r"assertion failed: \[(.*?)\]\s*$", e.message, re.S | re.M
-            )
-            raise ValueError(found[1] if found else e.message) from e
+        except tf.errors.InvalidArgumentError as e:
+            raise _input_error(e) from e
         t1 = time.perf_counter()
         outputs = step(*element[:3])
-        local = strategy.experimental_local_results(outputs)
-        if writer:
-            predictions.write_step(writer, element, local, strategy)
-            local = [part[0] for part in local]
-        step_seen = sum(float(x) for x in local)
+        local = setup.strategy.experimental_local_results(outputs)
+        rows = _local_rows(local)
         t2 = time.perf_counter()
         timing.input_time += t1 - t0
         timing.model_time += t2 - t1
-        timing.local_seen += step_seen
-        if not timing.first_step_time:
-            timing.first_step_time = t2 - t0
-            timing.first_step_examples = step_seen
+        timing.local_seen += rows
         steps_done += 1
-        examples = examples_before + int(round(timing.local_seen))
-        show(steps_done, examples)
-        if autosave:
-            autosave.after_step(steps_done, examples)
+        batch = _batch_record(
+            element,
+            local,
+            setup.strategy,
+            step=steps_done,
+            examples=run.start.examples + timing.local_seen,
+        )
+        for hook in hooks:
+            hook.on_batch(batch)
     timing.wall_time = time.perf_counter() - begin
-    if autosave:
-        examples = examples_before + int(round(timing.local_seen))
-        autosave.save(steps_done, examples, complete=True)
     return timing
+
+
+def _local_rows(local) -> int:
+    """The rows this worker's replicas counted in one step."""
+    return sum(
+        int(part[0] if isinstance(part, tuple) else part) for part in local
+    )
+
+
+def _local(value, strategy) -> np.ndarray:
+    """This worker's rows of a per-replica value, replicas in order."""
+    parts = strategy.experimental_local_results(value)
+    return np.concatenate([np.asarray(part) for part in parts])
+
+
+def _batch_record(
+    element, local, strategy, *, step: int, examples: int
+) -> listeners.Batch:
+    """What the listeners see of one batch: this worker's rows."""
+    _, labels, weights, *ids = element
+    fields = {}
+    if isinstance(local[0], tuple):
+        for index, name in enumerate(
+            ("correct", "top_classes", "top_scores"), start=1
+        ):
+            fields[name] = np.concatenate(
+                [np.asarray(part[index]) for part in local]
+            )
+    return listeners.Batch(
+        step=step,
+        examples=examples,
+        labels=_local(labels, strategy),
+        weights=_local(weights, strategy),
+        ids=_local(ids[0], strategy) if ids else None,
+        **fields,
+    )

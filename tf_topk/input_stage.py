@@ -23,7 +23,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import preprocessing, results
+from tf_topk import listeners, preprocessing, results
 from tf_topk.datasets import caching
 
 # The modes a run resolves to ("auto" is resolved before a run).
@@ -353,3 +353,81 @@ def _provenance() -> str:
         "the run measures: compare its accuracy only with runs that used "
         "the same preprocessing."
     )
+
+
+class InputProbe(listeners.Listener):
+    """The loop's listener that measures the input pipeline alone.
+
+    Before the first batch it times a few batches of the input with the
+    model out of the loop (`measure`); at the end it writes the rate into
+    the result beside the model's (`annotate`) and, when the input limits
+    the run, logs the warning with the remedies (`advice`). `evaluate`
+    adds one unless the caller passes their own. A failure to read the
+    input here is logged: the loop reports a bad input itself.
+
+    Args:
+        dataset: what to time; None: the run's dataset. (A shared cache
+            being filled is timed on `InputCache.for_probe`.)
+        num_batches: batches to time after the warm-up batch; 0 measures
+            nothing.
+        options: the run's preprocessing, for the advice (None: the
+            library defaults, `preprocessing.Options()`).
+        cache: the run's decoded-image cache mode, for the advice.
+
+    Usage with `tf_topk.evaluate`:
+
+    ```python
+    probe = input_stage.InputProbe(num_batches=8)
+    result = tf_topk.evaluate(model, dataset, listeners=[probe])
+    result.input_images_per_s, result.input_limited
+    ```
+    """
+
+    def __init__(
+        self,
+        dataset: tf.data.Dataset | None = None,
+        *,
+        num_batches: int = 4,
+        options: preprocessing.Options | None = None,
+        cache: str = "none",
+    ):
+        if (
+            isinstance(num_batches, bool)
+            or not isinstance(num_batches, int)
+            or num_batches < 0
+        ):
+            raise ValueError(
+                "Argument `num_batches` must be a non-negative integer (0: "
+                f"measure nothing). Received: num_batches={num_batches!r}"
+            )
+        if cache not in CACHE_MODES:
+            raise ValueError(
+                f"Argument `cache` must be one of {list(CACHE_MODES)}. "
+                f"Received: cache={cache!r}"
+            )
+        self.dataset = dataset
+        self.num_batches = num_batches
+        self.options = options or preprocessing.Options()
+        self.cache = cache
+        self.rate: InputRate | None = None
+
+    def on_begin(self, run: listeners.Run) -> None:
+        self.rate = None
+        # With several workers each reads its own share: one pipeline's
+        # rate says nothing of the run's.
+        if not self.num_batches or run.num_input_pipelines > 1:
+            return
+        try:
+            self.rate = measure(
+                self.dataset or run.dataset, num_batches=self.num_batches
+            )
+        except tf.errors.OpError as e:
+            logging.info("The input probe stopped: %s", e.message[:200])
+
+    def on_end(self, result: results.EvalResult) -> results.EvalResult:
+        result = annotate(result, self.rate)
+        if result.input_limited:
+            logging.warning(
+                "%s", advice(result, options=self.options, cache=self.cache)
+            )
+        return result

@@ -30,7 +30,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from tf_topk import distribute
+from tf_topk import distribute, listeners
 
 DIRECTORY = "predictions"
 NUM_TOP = 10
@@ -74,9 +74,11 @@ class Writer:
                     "run is missing: its first predictions are lost. Start "
                     "afresh (--config.eval.resume=False, `resume=False`)."
                 )
-            self._file = open(self.path, "w", encoding="utf-8")
+            # Line-buffered: every batch reaches the OS as it is written,
+            # so a killed process loses no line a checkpoint counted.
+            self._file = open(self.path, "w", encoding="utf-8", buffering=1)
         else:
-            self._file = open(self.path, "r+", encoding="utf-8")
+            self._file = open(self.path, "r+", encoding="utf-8", buffering=1)
             self._file.truncate(keep_bytes)
             self._file.seek(keep_bytes)
         self.example_index = 0
@@ -193,3 +195,93 @@ def write_step(
         np.concatenate([np.asarray(part[2]) for part in local_outputs]),
         local(weights),
     )
+
+
+def _offset_after_lines(path: str, num_lines: int) -> int:
+    """The byte offset just past the first `num_lines` lines of `path`.
+
+    Raises:
+        ValueError: the file is missing or holds fewer lines (predictions a
+            checkpoint counted are lost).
+    """
+    offset = 0
+    if num_lines and os.path.exists(path):
+        with open(path, "rb") as f:
+            for _ in range(num_lines):
+                line = f.readline()
+                if not line.endswith(b"\n"):
+                    break
+                offset += len(line)
+                num_lines -= 1
+    if num_lines:
+        raise ValueError(
+            f"The predictions file {path} of the checkpointed run lacks "
+            f"{num_lines} of the lines its checkpoint counted: its "
+            "predictions are lost. Start afresh (--config.eval.resume=False, "
+            "`resume=False`)."
+        )
+    return offset
+
+
+class Recorder(listeners.Listener):
+    """The loop's listener that streams every prediction to its file.
+
+    Each worker writes `<directory>/predictions-<worker>-of-<workers>.jsonl`
+    (see the module docstring); a resumed run keeps the lines of the
+    examples its checkpoint counted and drops any written after it.
+
+    Args:
+        directory: the predictions folder (created).
+
+    Usage with `tf_topk.evaluate` (ids from `datasets.build(...,
+    with_ids=True)`, else positions):
+
+    ```python
+    result = tf_topk.evaluate(
+        model, dataset, listeners=[predictions.Recorder("/out/predictions")]
+    )
+    ```
+    """
+
+    needs_predictions = True
+
+    def __init__(self, directory: str):
+        self.directory = os.fspath(directory)
+        self._writer = None
+
+    def on_begin(self, run: listeners.Run) -> None:
+        keep_bytes = None
+        if run.start.examples:
+            path = os.path.join(
+                self.directory,
+                file_name(
+                    _worker(run.strategy),
+                    distribute.num_input_pipelines(run.strategy),
+                ),
+            )
+            keep_bytes = _offset_after_lines(path, run.start.examples)
+        self._writer = Writer.for_strategy(
+            self.directory, run.strategy, keep_bytes=keep_bytes
+        )
+        self._writer.example_index = run.start.examples
+
+    def on_batch(self, batch: listeners.Batch) -> None:
+        self._writer.write(
+            batch.ids,
+            batch.labels,
+            batch.top_classes,
+            batch.top_scores,
+            batch.weights,
+        )
+
+    def on_exit(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _worker(strategy) -> int:
+    """This worker's index among the input pipelines (0 with one)."""
+    if distribute.num_input_pipelines(strategy) > 1:
+        return distribute.task(strategy)[1]
+    return 0

@@ -56,7 +56,9 @@ class EvalResult:
             multi-label sets).
         per_class_count: examples per true class (None for multi-label).
         wall_time_s: seconds for the whole loop.
-        images_per_s: throughput after the first (warm-up) batch.
+        images_per_s: the run's throughput: the examples this loop ran
+            (`num_examples - resumed_from`) over `wall_time_s`, the first
+            (compiling) batch included, as for every rate here.
         input_time_s: seconds spent waiting for the input pipeline.
         model_time_s: seconds spent in the model and metric step.
         ties_rule: "inclusive" or "exclusive".
@@ -123,9 +125,10 @@ class EvalResult:
         """Images/s of the model and metric step alone, input wait excluded.
 
         The examples this run's loop ran (`num_examples - resumed_from`)
-        over `model_time_s`, which includes the first (tracing) step and
-        the predictions writer, so short runs understate the model's rate;
-        None when the loop ran no example or no time was measured.
+        over `model_time_s`: the same batches as `images_per_s`, the first
+        (tracing and compiling) step included, so the run's rate never
+        exceeds it; short runs understate both. None when the loop ran no
+        example or no time was measured.
         """
         ran = self.num_examples - self.resumed_from
         if ran <= 0 or not self.model_time_s or self.model_time_s <= 0:
@@ -216,24 +219,22 @@ def from_record(record: Mapping[str, Any]) -> EvalResult:
 
 @dataclasses.dataclass
 class Timing:
-    """This worker's examples and where its time went (the loop fills it)."""
+    """This worker's examples and where its time went (the loop fills it).
 
-    local_seen: float = 0.0
+    Every rate derived from it covers the same batches, every batch the
+    loop ran, the first one (which traces and compiles the step) included:
+    the run's rate is its examples over the wall time, the model's over the
+    time in the step, so the run can never appear faster than its model.
+    """
+
+    local_seen: int = 0
     input_time: float = 0.0
     model_time: float = 0.0
-    first_step_time: float = 0.0
-    first_step_examples: float = 0.0
     wall_time: float = 0.0
 
     def images_per_s(self, seen: int) -> float:
-        """Global throughput over `seen` examples, after the first step."""
-        warm_time = self.wall_time - self.first_step_time
-        # All workers run the same number of steps, so this worker's share
-        # of the examples scales its local rate to the global one.
-        share = seen / self.local_seen if self.local_seen else 1.0
-        warm_examples = (self.local_seen - self.first_step_examples) * share
-        if warm_examples > 0 and warm_time > 0:
-            return warm_examples / warm_time
+        """The run's images/s: the `seen` examples (all workers) it ran
+        over its wall time (every worker runs the same steps)."""
         return seen / self.wall_time if self.wall_time > 0 else 0.0
 
 
