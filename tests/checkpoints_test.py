@@ -16,38 +16,33 @@ from unittest import mock
 
 import conftest
 import keras
-import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 from main_test import CONFIGS, REPO, write_smoke_images
 
-from tf_topk import checkpoints, evaluation, testing
+from tf_topk import checkpoints, evaluation, listeners, testing
 
 NUM_CLASSES = 5
 
 
 def oracle_data(num_examples=22, num_correct=15, batch_size=4):
     """Painted images and labels: exactly `num_correct` top-1 correct."""
-    predicted = np.arange(num_examples) % NUM_CLASSES
-    labels = testing.oracle_labels(predicted, num_correct, NUM_CLASSES)
-    images = np.stack(
-        [testing.constant_image(int(c), NUM_CLASSES) for c in predicted]
+    dataset, _, _ = testing.oracle_dataset(
+        num_examples, num_correct, batch_size=batch_size
     )
-    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(
-        batch_size
-    )
+    return dataset
 
 
 def stop_at_step(step_number):
-    """Patches the loop's saver so a SIGTERM seems to arrive at a step."""
-    original = checkpoints.Autosave.after_step
+    """Patches the checkpoint so a SIGTERM seems to arrive at a step."""
+    original = checkpoints.Checkpointer.on_batch
 
-    def after_step(self, steps, examples):
-        if steps == step_number:
+    def on_batch(self, batch):
+        if batch.step == step_number:
             self.stop.signal_name = "SIGTERM"
-        return original(self, steps, examples)
+        return original(self, batch)
 
-    return mock.patch.object(checkpoints.Autosave, "after_step", after_step)
+    return mock.patch.object(checkpoints.Checkpointer, "on_batch", on_batch)
 
 
 class ResumeTest(tf.test.TestCase, parameterized.TestCase):
@@ -59,14 +54,19 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
             self.create_tempdir().full_path, "checkpoint"
         )
 
-    def evaluate(self, dataset=None, **kwargs):
+    def evaluate(self, dataset=None, *, checkpoint=None, **kwargs):
+        """Evaluates with a Checkpointer of `self.directory` (`checkpoint`:
+        its keyword arguments)."""
+        checkpointer = checkpoints.Checkpointer(
+            self.directory, **(checkpoint or {})
+        )
         return evaluation.evaluate(
             self.model,
             dataset if dataset is not None else oracle_data(),
-            ks=(1, 3),
+            ks=kwargs.pop("ks", (1, 3)),
             expected_num_examples=22,
             progress="none",
-            checkpoint_dir=self.directory,
+            listeners=[checkpointer],
             **kwargs,
         )
 
@@ -85,14 +85,14 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
             stop_at_step(step),
             self.assertRaises(checkpoints.Interrupted) as raised,
         ):
-            self.evaluate(checkpoint_every_n_examples=0)
+            self.evaluate(checkpoint=dict(every_n_examples=0))
         self.assertEqual(raised.exception.examples_done, examples)
         self.assertEqual(
             str(raised.exception),
             f"Interrupted by SIGTERM after {examples} of 22 examples; the "
             f"state is saved in {self.directory}. Run the same command "
-            "again (or call evaluate with the same checkpoint_dir) to "
-            "resume.",
+            "again (or evaluate with a Checkpointer of the same directory) "
+            "to resume.",
         )
         with open(os.path.join(self.directory, "progress.json")) as f:
             progress = json.load(f)
@@ -103,7 +103,7 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertLogs(level="INFO") as logs:
             resumed = self.evaluate()
         self.assertIn(
-            f"Resuming from example {examples} of 22.", logs.output[0]
+            f"Resuming from example {examples} of 22.", "\n".join(logs.output)
         )
         self.assertEqual(resumed.resumed_from, examples)
         self.assertEqual(resumed.to_dict()["resumed_from"], examples)
@@ -115,7 +115,7 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(whole.resumed_from, 0)
 
     def test_periodic_saves_and_a_finished_checkpoint(self):
-        result = self.evaluate(checkpoint_every_n_examples=8)
+        result = self.evaluate(checkpoint=dict(every_n_examples=8))
         self.assertEqual(result.correct[1], 15)
         with open(os.path.join(self.directory, "progress.json")) as f:
             progress = json.load(f)
@@ -132,7 +132,7 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
     def test_resume_false_starts_afresh(self):
         with stop_at_step(2), self.assertRaises(checkpoints.Interrupted):
             self.evaluate()
-        result = self.evaluate(resume=False)
+        result = self.evaluate(checkpoint=dict(resume=False))
         self.assertEqual(result.resumed_from, 0)
         self.assertEqual(result.correct[1], 15)
 
@@ -156,10 +156,13 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
     )
     def test_another_run_is_refused(self, changed, difference):
         with stop_at_step(2), self.assertRaises(checkpoints.Interrupted):
-            self.evaluate(fingerprint={"weights_sha256": "a" * 8})
+            self.evaluate(
+                checkpoint=dict(fingerprint={"weights_sha256": "a" * 8})
+            )
         kwargs = {"fingerprint": {"weights_sha256": "a" * 8}, **changed}
         dataset = oracle_data(batch_size=kwargs.pop("batch_size", 4))
         ks = kwargs.pop("ks_override", (1, 3))
+        ties = kwargs.pop("ties", "inclusive")
         with self.assertRaisesRegex(
             ValueError,
             rf"^The checkpoint in {self.directory} was made by a different "
@@ -168,15 +171,7 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
             r"Python; the checkpoint is then replaced\) or use another "
             r"workdir / checkpoint_dir\.$",
         ):
-            evaluation.evaluate(
-                self.model,
-                dataset,
-                ks=ks,
-                expected_num_examples=22,
-                progress="none",
-                checkpoint_dir=self.directory,
-                **kwargs,
-            )
+            self.evaluate(dataset, ks=ks, ties=ties, checkpoint=kwargs)
 
     @parameterized.named_parameters(
         ("corrupt_index", "*.index", b"not a checkpoint", "corrupt or partial"),
@@ -202,19 +197,36 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
         ):
             self.evaluate()
 
-    def test_input_start_step_must_be_the_checkpoints(self):
+    def test_the_checkpoint_is_read_once_and_the_input_can_start_there(self):
         with stop_at_step(2), self.assertRaises(checkpoints.Interrupted):
             self.evaluate()
-        self.assertEqual(checkpoints.saved_steps(self.directory), 2)
-        with self.assertRaisesRegex(
-            ValueError,
-            r"^Argument `input_start_step` must equal the batches the "
-            r"checkpoint counted \(2\)\. Received: input_start_step=3$",
-        ):
-            self.evaluate(oracle_data().skip(3), input_start_step=3)
-        resumed = self.evaluate(oracle_data().skip(2), input_start_step=2)
+        checkpointer = checkpoints.Checkpointer(
+            self.directory, input_resumed=True
+        )
+        self.assertEqual(
+            checkpointer.start,
+            listeners.Position(steps=2, examples=8, input_resumed=True),
+        )
+        # The input leaves out the 2 counted batches itself: not read again.
+        resumed = evaluation.evaluate(
+            self.model,
+            oracle_data().skip(checkpointer.start.steps),
+            ks=(1, 3),
+            expected_num_examples=22,
+            progress="none",
+            listeners=[checkpointer],
+        )
         self.assertEqual(resumed.resumed_from, 8)
         self.assertEqual(resumed.correct[1], 15)
+        self.assertEqual(resumed.num_examples, 22)
+
+    def test_a_fresh_checkpointer_has_no_start(self):
+        self.assertIsNone(checkpoints.Checkpointer(self.directory).start)
+
+    def test_remove_when_done_leaves_no_state(self):
+        result = self.evaluate(checkpoint=dict(remove_when_done=True))
+        self.assertEqual(result.correct[1], 15)
+        self.assertFalse(os.path.exists(self.directory))
 
     @parameterized.named_parameters(
         ("negative", -1),
@@ -223,11 +235,11 @@ class ResumeTest(tf.test.TestCase, parameterized.TestCase):
     def test_bad_interval(self, value):
         with self.assertRaisesRegex(
             ValueError,
-            r"^Argument `checkpoint_every_n_examples` must be a non-negative "
-            rf"integer \(0: save only on a signal and at the end\)\. "
-            rf"Received: checkpoint_every_n_examples={value}$",
+            r"^Argument `every_n_examples` must be a non-negative integer "
+            rf"\(0: save only on a signal and at the end\)\. "
+            rf"Received: every_n_examples={value}$",
         ):
-            self.evaluate(checkpoint_every_n_examples=value)
+            self.evaluate(checkpoint=dict(every_n_examples=value))
 
     def test_mirrored_strategy_resumes_like_one_device(self):
         devices = conftest.logical_cpus(2)

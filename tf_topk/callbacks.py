@@ -20,7 +20,15 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import distribute, evaluation, metrics, report, results
+from tf_topk import (
+    distribute,
+    evaluation,
+    input_stage,
+    listeners,
+    metrics,
+    report,
+    results,
+)
 from tf_topk import progress as progress_display
 from tf_topk.datasets import caching
 
@@ -209,7 +217,10 @@ class TopKEvaluation(keras.callbacks.Callback):
             ties=self.ties,
             jit_compile=self.jit_compile,
             progress=self.progress,
-            metadata={**self.metadata, "epoch": epoch + 1},
+            listeners=[
+                self._input_probe(),
+                listeners.Metadata({**self.metadata, "epoch": epoch + 1}),
+            ],
         )
         self.result = result
         self.results[epoch + 1] = result
@@ -224,6 +235,18 @@ class TopKEvaluation(keras.callbacks.Callback):
                 class_names=self.class_names,
                 step=epoch + 1,
             )
+
+    def _input_probe(self) -> input_stage.InputProbe:
+        """Times the input as this evaluation reads it: the first one times
+        the uncached batches (a cache being filled is never read in part),
+        later ones the cache."""
+        if not isinstance(self._uncached, tf.data.Dataset):
+            return input_stage.InputProbe(num_batches=0)
+        first = self.result is None and self.cache_mode != "none"
+        return input_stage.InputProbe(
+            self._uncached if first else self.dataset,
+            cache=self.cache_mode if not first else "none",
+        )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """Removes the disk cache: a later `fit()` fills a new one."""

@@ -65,8 +65,8 @@ class Interrupted(RuntimeError):
         super().__init__(
             f"Interrupted by {signal_name} after {examples_done}{of} "
             f"examples; the state is saved in {checkpoint_dir}. Run the same "
-            "command again (or call evaluate with the same checkpoint_dir) "
-            "to resume."
+            "command again (or evaluate with a Checkpointer of the same "
+            "directory) to resume."
         )
         self.signal_name = signal_name
         self.examples_done = examples_done
@@ -257,6 +257,7 @@ class Checkpointer(listeners.Listener):
     examples, at the end, and on SIGTERM / SIGINT (then `Interrupted` is
     raised). The loop calls a checkpoint after every other listener, so it
     covers what they did with each batch (the predictions lines written).
+    `stop` is the request a SIGTERM / SIGINT sets while the loop runs.
 
     Args:
         directory: the checkpoint folder.
@@ -267,7 +268,10 @@ class Checkpointer(listeners.Listener):
         fingerprint: what identifies the run beyond what the loop knows
             (ks, ties, batch size, example count, model name), e.g. the
             weights hash, data and preprocessing: a checkpoint of another
-            fingerprint is refused.
+            fingerprint is refused. Kept as the dict `fingerprint`, which a
+            caller may complete until the loop begins (the command line
+            knows the data's record only once its input is built from
+            `start`).
         progress_file: where `progress.json` goes (rewritten at every
             save); default `<directory>/progress.json`.
         input_resumed: True when the dataset given to the loop already
@@ -328,7 +332,7 @@ class Checkpointer(listeners.Listener):
             self.start = listeners.Position(steps, examples, input_resumed)
         self._store = None
         self._signals = None
-        self._stop = StopRequest()
+        self.stop = StopRequest()
         self._run = None
         self._steps = self._last_saved = 0
 
@@ -355,7 +359,7 @@ class Checkpointer(listeners.Listener):
                 run.expected_num_examples or "?",
             )
         self._signals = stop_on_signals()
-        self._stop = self._signals.__enter__()
+        self.stop = self._signals.__enter__()
         self._steps = run.start.steps
         self._last_saved = run.start.examples
 
@@ -367,11 +371,11 @@ class Checkpointer(listeners.Listener):
             self.every_n_examples > 0
             and batch.examples - self._last_saved >= self.every_n_examples
         )
-        if due or self._stop.requested:
+        if due or self.stop.requested:
             self.save(batch.step, batch.examples, complete=False)
-        if self._stop.requested:
+        if self.stop.requested:
             raise Interrupted(
-                self._stop.signal_name,
+                self.stop.signal_name,
                 batch.examples,
                 self._run.expected_num_examples,
                 self.directory,

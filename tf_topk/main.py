@@ -13,7 +13,6 @@ workdir)` is a plain function the tests call directly.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -34,9 +33,11 @@ from tf_topk import (
     imagenet,
     input_stage,
     leaderboard,
+    listeners,
     members,
     predictions,
     presets,
+    progress,
     provenance,
     report,
     results,
@@ -93,14 +94,12 @@ def _run_one(
         "preprocess": options[0] if len(options) == 1 else options,
         "with_ids": save_predictions,
     }
-    checkpoint_dir = _checkpoint_dir(workdir, config)
+    checkpointer = _checkpointer(workdir, config)
+    start = checkpointer.start if checkpointer else None
     # A resumed run's input starts after what its checkpoint counted.
-    start_step = checkpoints.saved_steps(
-        checkpoint_dir if config.eval.resume else None
-    )
     input_kwargs = {
         **build_kwargs,
-        "start": start_step * data.batch_size,
+        "start": start.steps * data.batch_size if start else 0,
         "with_info": True,
     }
     build = inputs.build if inputs else datasets.build
@@ -111,9 +110,32 @@ def _run_one(
         info.num_examples,
         data.source,
     )
-    rate = _input_rate(config, dataset, inputs, input_kwargs)
     metadata = _metadata(config, built, info, strategy)
-    result = evaluation.evaluate(
+    hooks = [
+        input_stage.InputProbe(
+            inputs.for_probe(**input_kwargs) if inputs else None,
+            options=options[0],
+            cache=info.cache,
+        ),
+        diagnostics.Diagnosis(
+            (metadata.published or {}).get("top1"),
+            tolerance=config.eval.shortfall_tolerance,
+            num_classes=config.data.num_classes,
+        ),
+        listeners.Metadata(metadata.to_dict()),
+    ]
+    if save_predictions:
+        directory = os.path.join(workdir, predictions.DIRECTORY)
+        hooks.insert(0, predictions.Recorder(directory))
+    if workdir and (strategy is None or distribute.is_chief(strategy)):
+        names, synsets = imagenet.names_for(
+            model.output_shape[-1], info.class_names
+        )
+        hooks.append(_ResultsFiles(workdir, names, synsets))
+    if checkpointer:
+        checkpointer.fingerprint.update(metadata.fingerprint())
+        hooks.append(checkpointer)
+    return evaluation.evaluate(
         model,
         datasets.worker_shards(dataset, info.num_examples, build_kwargs)
         if strategy
@@ -124,33 +146,47 @@ def _run_one(
         batch_size=data.batch_size,
         ties=config.eval.ties,
         jit_compile=config.eval.jit_compile,
-        progress=config.eval.progress,
-        log_every_n_examples=config.eval.log_every_n_examples,
-        metadata=metadata.to_dict(),
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every_n_examples=config.eval.checkpoint_every_n_examples,
-        resume=config.eval.resume,
-        fingerprint=metadata.fingerprint(),
-        progress_file=workdir and os.path.join(workdir, PROGRESS_FILE),
-        predictions_dir=os.path.join(workdir, predictions.DIRECTORY)
-        if save_predictions
-        else None,
-        input_start_step=start_step,
+        progress=progress.Progress(
+            config.eval.progress,
+            log_every_n_examples=config.eval.log_every_n_examples,
+        ),
+        listeners=hooks,
     )
-    # From here on the counts exist: optional steps may only warn.
-    result = _input_verdict(result, rate, options[0], info.cache)
-    result = _diagnosed(result, model, dataset, metadata, config)
-    if workdir and (strategy is None or distribute.is_chief(strategy)):
-        names, synsets = imagenet.names_for(
-            model.output_shape[-1], info.class_names
-        )
+
+
+class _ResultsFiles(listeners.Listener):
+    """Writes results.json, per_class.csv and TensorBoard scalars."""
+
+    def __init__(self, workdir, class_names, synsets):
+        self.workdir = workdir
+        self.class_names = class_names
+        self.synsets = synsets
+
+    def on_end(self, result):
         paths = report.write(
-            result, workdir, class_names=names, synsets=synsets
+            result,
+            self.workdir,
+            class_names=self.class_names,
+            synsets=self.synsets,
         )
         logging.info("Wrote %s", paths["results"])
-        # results.json holds the counts now: the resume state is done.
-        checkpoints.remove(checkpoint_dir, os.path.join(workdir, PROGRESS_FILE))
-    return result
+
+
+def _checkpointer(workdir, config) -> checkpoints.Checkpointer | None:
+    """The run's checkpoint in <workdir>/checkpoint, read once; None where
+    a run cannot resume."""
+    directory = _checkpoint_dir(workdir, config)
+    if directory is None:
+        return None
+    return checkpoints.Checkpointer(
+        directory,
+        every_n_examples=config.eval.checkpoint_every_n_examples,
+        resume=config.eval.resume,
+        progress_file=os.path.join(workdir, PROGRESS_FILE),
+        input_resumed=True,
+        # results.json holds the counts then: the resume state is done.
+        remove_when_done=True,
+    )
 
 
 def _models(config, strategy, data_kwargs) -> tuple[list, Any]:
@@ -169,48 +205,6 @@ def _models(config, strategy, data_kwargs) -> tuple[list, Any]:
             for path, section in presets.model_sections(config).items()
         ]
         return built, members.combine(built, config.ensemble_weights)
-
-
-def _diagnosed(result, model, dataset, metadata, config):
-    """`result` with the likely causes of a shortfall in its metadata."""
-    causes = diagnostics.diagnose(
-        result,
-        model,
-        dataset,
-        published_top1=(metadata.published or {}).get("top1"),
-        tolerance=config.eval.shortfall_tolerance,
-        num_classes=config.data.num_classes,
-    )
-    metadata = dataclasses.replace(metadata, diagnostics=tuple(causes))
-    return dataclasses.replace(result, metadata=metadata.to_dict())
-
-
-def _input_rate(config, dataset, inputs, input_kwargs):
-    """What the input pipeline alone delivers (`input_stage.measure`).
-
-    A shared input is timed on `InputCache.for_probe`; with several
-    workers each reads its own share, so one pipeline's rate says nothing
-    of the run's.
-    """
-    if config.distribution == "multi_worker":
-        return None
-    if inputs:
-        dataset = inputs.for_probe(**input_kwargs)
-    try:
-        return input_stage.measure(dataset)
-    except tf.errors.OpError as e:  # The loop reports a bad input itself.
-        logging.info("The input probe stopped: %s", e.message[:200])
-        return None
-
-
-def _input_verdict(result, rate, options, cache: str):
-    """The probe's rate in the result, and a warning when input limits."""
-    result = input_stage.annotate(result, rate)
-    if result.input_limited:
-        logging.warning(
-            "%s", input_stage.advice(result, options=options, cache=cache)
-        )
-    return result
 
 
 def _checkpoint_dir(workdir: str | None, config) -> str | None:
