@@ -112,6 +112,7 @@ def _run_one(
     )
     metadata = _metadata(config, built, info, strategy)
     hooks = [
+        listeners.Metadata(metadata.to_dict()),
         input_stage.InputProbe(
             inputs.for_probe(**input_kwargs) if inputs else None,
             options=options[0],
@@ -122,7 +123,6 @@ def _run_one(
             tolerance=config.eval.shortfall_tolerance,
             num_classes=config.data.num_classes,
         ),
-        listeners.Metadata(metadata.to_dict()),
     ]
     if save_predictions:
         directory = os.path.join(workdir, predictions.DIRECTORY)
