@@ -10,13 +10,9 @@ from tf_topk import diagnostics, testing
 NUM_CLASSES = 5
 
 
-def oracle_dataset(predicted, labels, batch_size=4):
-    images = np.stack(
-        [testing.constant_image(int(c), NUM_CLASSES) for c in predicted]
-    ).astype(np.float32)
-    return tf.data.Dataset.from_tensor_slices(
-        (images, np.asarray(labels, np.int64))
-    ).batch(batch_size)
+def oracle_dataset(predicted, labels):
+    """Images the oracle predicts as `predicted`, labelled `labels`."""
+    return testing.painted_dataset(predicted, labels, num_classes=NUM_CLASSES)
 
 
 class LabelShiftTest(tf.test.TestCase):

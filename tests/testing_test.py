@@ -59,11 +59,11 @@ class PackageTest(tf.test.TestCase):
         for module in (oracle, files):
             for name in dir(module):
                 value = getattr(module, name)
-                if (
-                    name.startswith("_")
-                    or getattr(value, "__module__", module.__name__)
-                    != module.__name__
-                ):
+                defined_here = (
+                    getattr(value, "__module__", module.__name__)
+                    == module.__name__
+                )
+                if name.startswith("_") or not defined_here:
                     continue
                 if callable(value) or name.isupper():
                     self.assertIs(getattr(tf_topk.testing, name), value, name)

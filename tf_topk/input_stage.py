@@ -164,7 +164,8 @@ def measure(
     if next(iterator, None) is None:
         logging.info("Input rate not measured: the dataset has no batch.")
         return None
-    num_images = timed = 0
+    num_images = 0
+    timed = 0
     start = time.perf_counter()
     for element in iterator:
         num_images += _batch_size(element)

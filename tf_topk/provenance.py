@@ -18,6 +18,19 @@ import tensorflow as tf
 
 import tf_topk
 
+# The `DataRecord` fields a run must share with the checkpoint it resumes:
+# what was read, how it was labelled and how many views each example had.
+_FINGERPRINT_DATA_KEYS = (
+    "source",
+    "name",
+    "split",
+    "path",
+    "labels_file",
+    "num_examples",
+    "label_offset",
+    "num_crops",
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelRecord:
@@ -97,15 +110,9 @@ class RunMetadata:
         return {
             "model": record["model"],
             "members": record["members"],
-            "data": {
-                key: data[key]
-                for key in (
-                    "source", "name", "split", "path", "labels_file",
-                    "num_examples", "label_offset", "num_crops",
-                )
-            },
+            "data": {key: data[key] for key in _FINGERPRINT_DATA_KEYS},
             "preprocessing": record["preprocessing"],
-        }  # fmt: skip
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The results.json keys, JSON-able."""

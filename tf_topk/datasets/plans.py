@@ -27,6 +27,17 @@ from tf_topk.datasets import (
 SOURCES = ("files", "folder", "tfds", "tfrecord")
 # ImageNet TFRecords store 1-based labels; the other sources 0-based ones.
 _DEFAULT_LABEL_OFFSET = {"files": 0, "folder": 0, "tfds": 0, "tfrecord": 1}
+# The arguments of `build` that say where and how to read the source.
+_READ_ARGUMENTS = (
+    "path",
+    "labels_file",
+    "name",
+    "split",
+    "data_dir",
+    "num_classes",
+    "image_key",
+    "label_key",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +72,8 @@ def plan(source: str, **kwargs) -> Plan:
     examples = _read(
         source,
         label_offset=label_offset,
-        **{
-            key: kwargs[key]
-            for key in (
-                "path", "labels_file", "name", "split", "data_dir",
-                "num_classes", "image_key", "label_key",
-            )
-        },
-    )  # fmt: skip
+        **{key: kwargs[key] for key in _READ_ARGUMENTS},
+    )
     if examples.num_examples == 0:
         argument = "split" if source == "tfds" else "path"
         raise ValueError(

@@ -54,8 +54,7 @@ def read(
     stored = [name for names in checked for name in names]
     # Records that all store their file name are named by it (stable ids).
     if stored and all(stored):
-        table = tf.constant(stored, tf.string)
-        name_of = lambda index: tf.gather(table, index)  # noqa: E731
+        name_of = _stored_namer(stored)
     else:
         name_of = _record_namer(files, counts)
     spec = {
@@ -232,6 +231,16 @@ def _record_problem(
         if num_values != 1:
             return f"holds {num_values} values in feature {key!r}, not 1"
     return None
+
+
+def _stored_namer(stored: list[str]):
+    """Example index -> the file name its record stores (a string tensor)."""
+    table = tf.constant(stored, tf.string)
+
+    def name_of(index):
+        return tf.gather(table, index)
+
+    return name_of
 
 
 def _record_namer(files: list[str], counts: list[int]):

@@ -303,9 +303,15 @@ def _registry() -> dict[str, ModelSpec]:
     specs = {}
     for name, keras_name, module_name, size, mode, top1, top5 in _TABLE:
         specs[name] = _spec(
-            name, keras_name, module_name, size, mode, top1, top5,
+            name,
+            keras_name,
+            module_name,
+            size,
+            mode,
+            top1,
+            top5,
             **_options(name, size),
-        )  # fmt: skip
+        )
     return specs
 
 

@@ -347,8 +347,11 @@ def _file_size(
         return rows
     logging.warning(
         "ImageNet weights of %r exist for square inputs of %s; loading the "
-        "224 x 224 ones for input_shape=%s.", name, list(sizes), shape,
-    )  # fmt: skip
+        "224 x 224 ones for input_shape=%s.",
+        name,
+        list(sizes),
+        shape,
+    )
     return 224
 
 
@@ -415,11 +418,14 @@ def _mobilenet_v3(
     if shape is not None and _square(tuple(shape))[:2] != (224, 224):
         logging.warning(
             "ImageNet weights of %r exist for 224 x 224 inputs; loading "
-            "them for input_shape=%s.", name, shape,
-        )  # fmt: skip
+            "them for input_shape=%s.",
+            name,
+            shape,
+        )
     top_hash, no_top_hash = _MOBILENET_V3[key]
     if include_top:
-        fname, file_hash = f"weights_mobilenet_v3_{key}.h5", top_hash
+        fname = f"weights_mobilenet_v3_{key}.h5"
+        file_hash = top_hash
     else:
         fname = f"weights_mobilenet_v3_{key}_no_top_v2.h5"
         file_hash = no_top_hash

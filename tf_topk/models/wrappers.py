@@ -32,17 +32,16 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 
 
 def _preprocess(images: Any, mode: str) -> Any:
-    ops = keras.ops
     if mode == "none":
         return images
     if mode == "tf":
         return images / 127.5 - 1.0
     if mode == "caffe":
-        bgr = ops.flip(images, axis=-1)
-        mean = ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=images.dtype)
+        bgr = keras.ops.flip(images, axis=-1)
+        mean = keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=images.dtype)
         return bgr - mean
-    mean = ops.convert_to_tensor(_TORCH_MEAN, dtype=images.dtype)
-    std = ops.convert_to_tensor(_TORCH_STD, dtype=images.dtype)
+    mean = keras.ops.convert_to_tensor(_TORCH_MEAN, dtype=images.dtype)
+    std = keras.ops.convert_to_tensor(_TORCH_STD, dtype=images.dtype)
     return (images / 255.0 - mean) / std
 
 
@@ -132,21 +131,24 @@ class ClassProbabilities(keras.layers.Layer):
         self._mask = mask
 
     def call(self, outputs):
-        ops = keras.ops
-        outputs = ops.cast(outputs, "float32")
+        outputs = keras.ops.cast(outputs, "float32")
         if self.has_background_class:
             outputs = outputs[:, 1:]
-        mask = None if self._mask is None else ops.convert_to_tensor(self._mask)
+        mask = (
+            None
+            if self._mask is None
+            else keras.ops.convert_to_tensor(self._mask)
+        )
         if self.output_kind == "logits":
             if mask is not None:
-                outputs = ops.where(mask, outputs, float("-inf"))
-            return ops.softmax(outputs, axis=-1)
+                outputs = keras.ops.where(mask, outputs, float("-inf"))
+            return keras.ops.softmax(outputs, axis=-1)
         if mask is not None:
-            outputs = ops.where(mask, outputs, 0.0)
+            outputs = keras.ops.where(mask, outputs, 0.0)
         if mask is not None or self.has_background_class:
             # A row whose kept probabilities all underflow to 0 becomes NaN:
             # counted as non-finite rather than as a tie won by the label.
-            outputs = outputs / ops.sum(outputs, axis=-1, keepdims=True)
+            outputs = outputs / keras.ops.sum(outputs, axis=-1, keepdims=True)
         return outputs
 
     def compute_output_shape(self, input_shape):
