@@ -29,10 +29,8 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import report
+from tf_topk.runs import files
 
-FINGERPRINT_FILE = "fingerprint.json"
-PROGRESS_FILE = "progress.json"
 _FIX = (
     "Resume only the same run: start afresh with "
     "--config.eval.resume=False (`resume=False` in Python; the checkpoint "
@@ -173,7 +171,7 @@ class Store:
 
     @property
     def _fingerprint_path(self) -> str:
-        return os.path.join(self.directory, FINGERPRINT_FILE)
+        return os.path.join(self.directory, files.FINGERPRINT_FILE)
 
     def restore(self) -> tuple[int, int]:
         """Restores the saved state, if any: (steps done, examples done).
@@ -187,10 +185,12 @@ class Store:
         if latest is None and not has_fingerprint:
             return 0, 0
         if latest is None or not has_fingerprint:
+            missing = (
+                "the saved state" if latest is None else files.FINGERPRINT_FILE
+            )
             raise ValueError(
                 f"The checkpoint in {self.directory} is partial (missing "
-                f"{'the saved state' if latest is None else FINGERPRINT_FILE}"
-                f"). {_FIX}"
+                f"{missing}). {_FIX}"
             )
         self._check_fingerprint()
         try:
@@ -223,18 +223,13 @@ class Store:
         self.steps.assign(steps)
         self.examples.assign(examples)
         if not tf.io.gfile.exists(self._fingerprint_path):
-            write_json(self._fingerprint_path, self.fingerprint)
+            files.write_json(self._fingerprint_path, self.fingerprint)
         return self._manager.save(checkpoint_number=steps)
 
     def clear(self) -> None:
         """Deletes the checkpoint (after a finished run)."""
         if tf.io.gfile.exists(self.directory):
             tf.io.gfile.rmtree(self.directory)
-
-
-def write_json(path: str, record: Mapping[str, Any]) -> None:
-    """Writes `record` as JSON atomically (a temporary file renamed)."""
-    report.write_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 class Autosave:
@@ -332,7 +327,7 @@ class Autosave:
             store,
             every_n_examples=every_n_examples,
             progress_file=progress_file
-            or os.path.join(store.directory, PROGRESS_FILE),
+            or os.path.join(store.directory, files.PROGRESS_FILE),
             stop=stop,
             expected_num_examples=expected_num_examples,
             read_counts=read_counts,
@@ -391,7 +386,7 @@ class Autosave:
             self.before_save()
         self.store.save(steps, examples)
         self._last_saved = examples
-        write_json(
+        files.write_json(
             self.progress_file,
             {
                 "complete": complete,

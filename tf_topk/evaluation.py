@@ -25,10 +25,10 @@ from tf_topk import (
     distribute,
     metrics,
     models,
-    predictions,
     results,
 )
 from tf_topk import progress as progress_display
+from tf_topk.runs import predictions
 
 
 def evaluate(

@@ -35,12 +35,11 @@ from tf_topk import (
     input_stage,
     leaderboard,
     members,
-    predictions,
     presets,
     provenance,
-    report,
     results,
 )
+from tf_topk.runs import files, summary
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
@@ -52,9 +51,6 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder for results.json, per_class.csv, ..."
 )
-
-CHECKPOINT_DIR = "checkpoint"
-PROGRESS_FILE = checkpoints.PROGRESS_FILE
 
 
 def run(config: config_dict.ConfigDict, workdir: str | None):
@@ -131,8 +127,8 @@ def _run_one(
         checkpoint_every_n_examples=config.eval.checkpoint_every_n_examples,
         resume=config.eval.resume,
         fingerprint=metadata.fingerprint(),
-        progress_file=workdir and os.path.join(workdir, PROGRESS_FILE),
-        predictions_dir=os.path.join(workdir, predictions.DIRECTORY)
+        progress_file=workdir and os.path.join(workdir, files.PROGRESS_FILE),
+        predictions_dir=os.path.join(workdir, files.PREDICTIONS_DIR)
         if save_predictions
         else None,
         input_start_step=start_step,
@@ -144,12 +140,14 @@ def _run_one(
         names, synsets = imagenet.names_for(
             model.output_shape[-1], info.class_names
         )
-        paths = report.write(
+        paths = files.write_results(
             result, workdir, class_names=names, synsets=synsets
         )
         logging.info("Wrote %s", paths["results"])
         # results.json holds the counts now: the resume state is done.
-        checkpoints.remove(checkpoint_dir, os.path.join(workdir, PROGRESS_FILE))
+        checkpoints.remove(
+            checkpoint_dir, os.path.join(workdir, files.PROGRESS_FILE)
+        )
     return result
 
 
@@ -217,7 +215,7 @@ def _checkpoint_dir(workdir: str | None, config) -> str | None:
     """<workdir>/checkpoint, or None where a run cannot resume."""
     if not workdir:
         return None
-    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    directory = os.path.join(workdir, files.CHECKPOINT_DIR)
     if config.distribution != "multi_worker":
         return directory
     if config.eval.resume and tf.io.gfile.exists(directory):
@@ -379,22 +377,22 @@ def _command(name: str, args: list[str]) -> None:
             f"Usage: {COMMANDS[name]} Received: {[name, *args]} with "
             f"--workdir={_WORKDIR.value!r}"
         )
-    # Lazy: matplotlib and the analysis are not needed to evaluate.
-    from tf_topk import analysis, html_report
+    # Lazy: matplotlib and the comparison are not needed to evaluate.
+    from tf_topk.runs import compare, report
 
     try:
         if name == "compare":
-            comparison = analysis.compare_runs(*args, _WORKDIR.value)
-            print(analysis.format_comparison(comparison))
+            comparison = compare.compare_runs(*args, _WORKDIR.value)
+            print(compare.format_comparison(comparison))
         else:
-            print(f"Wrote {html_report.write(args[0])}")
+            print(f"Wrote {report.write(args[0])}")
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
 
 
 def _summary(result: results.EvalResult, name: str) -> str:
     published = result.metadata.get("published") or {}
-    table = report.format_table(
+    table = summary.format_table(
         result,
         title=f"tf_topk: {name}",
         published={1: published.get("top1"), 5: published.get("top5")},
