@@ -590,8 +590,8 @@ class MultiWorkerTest(tf.test.TestCase, parameterized.TestCase):
         # Only the chief wrote: one results.json, with the global counts.
         written = [
             os.path.relpath(os.path.join(root, f), results_dir)
-            for root, _, files in os.walk(results_dir)
-            for f in files
+            for root, _, names in os.walk(results_dir)
+            for f in names
             if f == files.RESULTS_FILE
         ]
         self.assertEqual(written, [files.RESULTS_FILE])
