@@ -4,8 +4,8 @@ Every case goes through `main.run` (or the command line) on tiny generated
 data and checks the rendered message: it names the argument or config path,
 the value received and the fix (STYLE.md, "Errors"). After a failing run
 the workdir holds nothing that looks like a result: no results.json, no
-per_class.csv, no TensorBoard events and no `*.tmp-*` file (report.py writes
-atomically, and last).
+per_class.csv, no TensorBoard events and no `*.tmp-*` file
+(tf_topk.runs.files writes atomically, and results.json last).
 
 Not errors, and checked as behaviour: NaN outputs count as wrong and are
 reported as `nonfinite`; float16 outputs count as float32 ones; a corrupt
@@ -28,6 +28,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tf_topk import main, testing
+from tf_topk.runs import files
 
 NUM_CLASSES = main_test.NUM_CLASSES  # 5
 NUM_EXAMPLES = 10  # Batch 4: a partial last batch.
@@ -486,8 +487,8 @@ class BadInputTestCase(tf.test.TestCase, parameterized.TestCase):
                 for name in left
                 if ".tmp-" in name
                 or not (
-                    name.startswith(main.CHECKPOINT_DIR + os.sep)
-                    or name == main.PROGRESS_FILE
+                    name.startswith(files.CHECKPOINT_DIR + os.sep)
+                    or name == files.PROGRESS_FILE
                 )
             ],
             left,

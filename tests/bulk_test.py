@@ -22,8 +22,8 @@ from tf_topk import (
     leaderboard,
     main,
     presets,
-    run_files,
 )
+from tf_topk.runs import files
 
 
 def damage_images(directory):
@@ -69,7 +69,7 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
             self.assertEqual(record["config"]["bulk_run"], run)
         self.assertFalse(os.path.exists(os.path.join(self.workdir, "cache")))
         self.assertFalse(
-            os.path.exists(os.path.join(self.workdir, bulk.PROGRESS_FILE))
+            os.path.exists(os.path.join(self.workdir, files.BULK_PROGRESS_FILE))
         )
 
         fields, rows = read_csv(os.path.join(self.workdir, "leaderboard.csv"))
@@ -95,9 +95,9 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
             r"the workdir of a bulk command \(runs \['run0', 'run1'\]\); "
             r"pass one run's folder, e\.g\. '.*/run0'$",
         ):
-            run_files.read_results(self.workdir)
+            files.read_results(self.workdir)
         self.assertEqual(
-            run_files.read_results(os.path.join(self.workdir, "run1"))[
+            files.read_results(os.path.join(self.workdir, "run1"))[
                 "top1_correct"
             ],
             7,
@@ -167,7 +167,7 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaises(checkpoints.Interrupted):
             bulk.run(config, self.workdir, run_one=interrupt_run1)
         self.assertFalse(os.path.exists(stale))
-        marker = os.path.join(self.workdir, bulk.PROGRESS_FILE)
+        marker = os.path.join(self.workdir, files.BULK_PROGRESS_FILE)
         self.assertTrue(os.path.exists(marker))
         self.assertFalse(
             os.path.exists(os.path.join(self.workdir, "leaderboard.csv"))
@@ -183,7 +183,7 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_a_changed_config_does_not_resume(self):
         config = self.config(1)
-        marker = os.path.join(self.workdir, bulk.PROGRESS_FILE)
+        marker = os.path.join(self.workdir, files.BULK_PROGRESS_FILE)
         with open(marker, "w") as f:
             json.dump({"complete": False, "config": {"other": 1}}, f)
         calls = []

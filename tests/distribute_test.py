@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import distribute, evaluation, report, testing
+from tf_topk import distribute, evaluation, testing
+from tf_topk.runs import files
 
 _HELPER = os.path.join(os.path.dirname(__file__), "multiworker_main.py")
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -589,12 +590,12 @@ class MultiWorkerTest(tf.test.TestCase, parameterized.TestCase):
         # Only the chief wrote: one results.json, with the global counts.
         written = [
             os.path.relpath(os.path.join(root, f), results_dir)
-            for root, _, files in os.walk(results_dir)
-            for f in files
-            if f == report.RESULTS_FILE
+            for root, _, names in os.walk(results_dir)
+            for f in names
+            if f == files.RESULTS_FILE
         ]
-        self.assertEqual(written, [report.RESULTS_FILE])
-        with open(os.path.join(results_dir, report.RESULTS_FILE)) as f:
+        self.assertEqual(written, [files.RESULTS_FILE])
+        with open(os.path.join(results_dir, files.RESULTS_FILE)) as f:
             results = json.load(f)
         self.assertEqual(results["num_examples"], 1001)
         self.assertEqual(results["top1_correct"], 737)

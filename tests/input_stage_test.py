@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import input_stage, preprocessing, report, testing
+from tf_topk import input_stage, preprocessing, testing
+from tf_topk.runs import files
 
 
 def make_result(**overrides):
@@ -275,7 +276,7 @@ class ThroughputRecordTest(tf.test.TestCase):
 
     def test_annotated_values_reach_results_json(self):
         annotated = input_stage.annotate(make_result(), rate(4.0))
-        record = json.loads(report.results_json(annotated))
+        record = json.loads(files.results_json(annotated))
         self.assertEqual(
             record["throughput"],
             {
@@ -289,7 +290,7 @@ class ThroughputRecordTest(tf.test.TestCase):
         )
 
     def test_unknown_model_rate_is_null(self):
-        record = json.loads(report.results_json(make_result(model_time_s=0)))
+        record = json.loads(files.results_json(make_result(model_time_s=0)))
         self.assertIsNone(record["throughput"]["model_images_per_s"])
 
 

@@ -76,7 +76,8 @@ def main(argv: list[str]) -> None:
     from tf_topk import distribute
 
     strategy = distribute.get_strategy(name)
-    from tf_topk import evaluation, report
+    from tf_topk import evaluation
+    from tf_topk.runs import files
 
     with strategy.scope():
         model = testing.oracle_model(NUM_CLASSES)
@@ -100,7 +101,7 @@ def main(argv: list[str]) -> None:
         "per_class_correct": list(result.per_class_correct),
     }
     if distribute.is_chief(strategy):
-        report.write(result, results_dir)
+        files.write_results(result, results_dir)
     with open(os.path.join(out_dir, f"{task_type}_{task_id}.json"), "w") as f:
         json.dump(record, f)
 

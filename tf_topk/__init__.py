@@ -8,7 +8,8 @@ The public API:
 - `tf_topk.metrics`: streaming Keras metrics (`TopKAccuracy`,
   `TopKAccuracies`, `PerClassTopKAccuracy`, `top_k_correct`).
 - `tf_topk.models` (registry, `load`, `ensemble`), `tf_topk.datasets`
-  (`build`), `tf_topk.preprocessing`, `tf_topk.report`, `tf_topk.testing`.
+  (`build`), `tf_topk.preprocessing`, `tf_topk.runs` (a run's files),
+  `tf_topk.testing`.
 """
 
 __version__ = "0.1.0"

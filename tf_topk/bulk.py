@@ -40,12 +40,9 @@ from tf_topk import (
     leaderboard,
     members,
     presets,
-    report,
 )
 from tf_topk import results as results_lib
-
-CACHE_DIR = "cache"
-PROGRESS_FILE = "bulk_progress.json"
+from tf_topk.runs import files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +94,7 @@ def run(
             f"2,1. Received: {config.ensemble_weights!r}"
         )
     singles = _run_configs(config)
-    cache_dir = os.path.join(workdir, CACHE_DIR) if workdir else None
+    cache_dir = os.path.join(workdir, files.CACHE_DIR) if workdir else None
     # A killed command leaves a cache (and its lockfile) behind.
     datasets.caching.clear(cache_dir)
     budget = config.data.cache_budget_gb
@@ -107,18 +104,17 @@ def run(
         budget_bytes=None if budget is None else int(budget * 2**30),
         shared=_shared_preprocessing(config, singles),
     )
-    marker = os.path.join(workdir, PROGRESS_FILE) if workdir else None
+    marker = (
+        os.path.join(workdir, files.BULK_PROGRESS_FILE) if workdir else None
+    )
     resuming = _interrupted_before(marker, config)
     if marker:
         # A leaderboard of an earlier command would pass for this one's
         # until it ends; the runs' own results.json stay.
-        for stale in (leaderboard.CSV_FILE, leaderboard.MARKDOWN_FILE):
+        for stale in (files.LEADERBOARD_CSV, files.LEADERBOARD_MARKDOWN):
             if tf.io.gfile.exists(os.path.join(workdir, stale)):
                 tf.io.gfile.remove(os.path.join(workdir, stale))
-        report.write_atomic(
-            marker,
-            json.dumps({"complete": False, "config": _json(config)}, indent=2),
-        )
+        files.write_json(marker, {"complete": False, "config": _json(config)})
     rows, finished = [], {}
     try:
         for name, section in config.runs.items():
@@ -216,12 +212,11 @@ def _finished(
     results.json was written by the same run config."""
     if not workdir:
         return None
-    path = os.path.join(workdir, report.RESULTS_FILE)
+    path = os.path.join(workdir, files.RESULTS_FILE)
     if not tf.io.gfile.exists(path):
         return None
     try:
-        with tf.io.gfile.GFile(path) as f:
-            record = json.load(f)
+        record = files.read_results(workdir)
         same = record.get("config") == _json(config)
         result = results_lib.from_record(record) if same else None
     except (ValueError, KeyError, TypeError) as e:

@@ -26,11 +26,11 @@ from tf_topk import (
     input_stage,
     listeners,
     metrics,
-    report,
     results,
 )
 from tf_topk import progress as progress_display
 from tf_topk.datasets import caching
+from tf_topk.runs import files
 
 # Bytes counted per string in a cache size estimate: strings (file names,
 # ids) have no static size; longer ones make the estimate low.
@@ -229,7 +229,7 @@ class TopKEvaluation(keras.callbacks.Callback):
                 logs[f"{self.prefix}top{k}"] = result.accuracy(k)
         logging.info("Epoch %d: %s", epoch + 1, result.summary())
         if self.results_dir and distribute.is_chief(strategy):
-            report.write(
+            files.write_results(
                 result,
                 os.path.join(self.results_dir, f"epoch_{epoch + 1:03d}"),
                 class_names=self.class_names,
@@ -269,7 +269,7 @@ class TopKEvaluation(keras.callbacks.Callback):
         if self.cache_dir:
             return self.cache_dir
         if self.results_dir:
-            return os.path.join(self.results_dir, "cache")
+            return os.path.join(self.results_dir, files.CACHE_DIR)
         return None
 
     def _choose_cache(self, cache: str, budget_bytes: int | None) -> str:

@@ -29,10 +29,9 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
-from tf_topk import listeners, report, results
+from tf_topk import listeners, results
+from tf_topk.runs import files
 
-FINGERPRINT_FILE = "fingerprint.json"
-PROGRESS_FILE = "progress.json"
 _FIX = (
     "Resume only the same run: start afresh with "
     "--config.eval.resume=False (`resume=False` in Python; the checkpoint "
@@ -181,7 +180,7 @@ class Store:
             ) from e
 
     def _check_fingerprint(self) -> None:
-        path = os.path.join(self.directory, FINGERPRINT_FILE)
+        path = os.path.join(self.directory, files.FINGERPRINT_FILE)
         try:
             with tf.io.gfile.GFile(path) as f:
                 saved = json.load(f)
@@ -200,15 +199,10 @@ class Store:
         """Saves the state after `steps` batches and `examples` examples."""
         self.steps.assign(steps)
         self.examples.assign(examples)
-        path = os.path.join(self.directory, FINGERPRINT_FILE)
+        path = os.path.join(self.directory, files.FINGERPRINT_FILE)
         if not tf.io.gfile.exists(path):
-            write_json(path, self.fingerprint)
+            files.write_json(path, self.fingerprint)
         return self._manager.save(checkpoint_number=steps)
-
-
-def write_json(path: str, record: Mapping[str, Any]) -> None:
-    """Writes `record` as JSON atomically (a temporary file renamed)."""
-    report.write_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def _saved_position(directory: str) -> tuple[str, int, int] | None:
@@ -220,12 +214,14 @@ def _saved_position(directory: str) -> tuple[str, int, int] | None:
     """
     latest = tf.train.latest_checkpoint(directory)
     has_fingerprint = tf.io.gfile.exists(
-        os.path.join(directory, FINGERPRINT_FILE)
+        os.path.join(directory, files.FINGERPRINT_FILE)
     )
     if latest is None and not has_fingerprint:
         return None
     if latest is None or not has_fingerprint:
-        missing = "the saved state" if latest is None else FINGERPRINT_FILE
+        missing = (
+            "the saved state" if latest is None else files.FINGERPRINT_FILE
+        )
         raise ValueError(
             f"The checkpoint in {directory} is partial (missing {missing}). "
             f"{_FIX}"
@@ -320,7 +316,7 @@ class Checkpointer(listeners.Listener):
         self.every_n_examples = every_n_examples
         self.fingerprint = dict(fingerprint or {})
         self.progress_file = progress_file or os.path.join(
-            self.directory, PROGRESS_FILE
+            self.directory, files.PROGRESS_FILE
         )
         self.remove_when_done = remove_when_done
         if not resume:
@@ -397,7 +393,7 @@ class Checkpointer(listeners.Listener):
         self._store.save(steps, examples)
         self._last_saved = examples
         correct, _ = self._run.local_counts()
-        write_json(
+        files.write_json(
             self.progress_file,
             {
                 "complete": complete,

@@ -27,10 +27,10 @@ from tf_topk import (
     listeners,
     metrics,
     models,
-    predictions,
     results,
 )
 from tf_topk import progress as progress_display
+from tf_topk.runs import predictions
 
 
 def evaluate(

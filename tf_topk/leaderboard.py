@@ -31,10 +31,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_topk import report, results
+from tf_topk import results
+from tf_topk.runs import files
 
-CSV_FILE = "leaderboard.csv"
-MARKDOWN_FILE = "leaderboard.md"
 OK = "ok"
 FAILED = "failed"
 STATUSES = (OK, FAILED)
@@ -488,9 +487,9 @@ def write(rows: Iterable[Row], workdir: str) -> dict[str, str]:
     checked = _checked_rows(rows)
     tf.io.gfile.makedirs(workdir)
     paths = {
-        "csv": os.path.join(workdir, CSV_FILE),
-        "markdown": os.path.join(workdir, MARKDOWN_FILE),
+        "csv": os.path.join(workdir, files.LEADERBOARD_CSV),
+        "markdown": os.path.join(workdir, files.LEADERBOARD_MARKDOWN),
     }
-    report.write_atomic(paths["csv"], to_csv(checked))
-    report.write_atomic(paths["markdown"], to_markdown(checked))
+    files.write_atomic(paths["csv"], to_csv(checked))
+    files.write_atomic(paths["markdown"], to_markdown(checked))
     return paths

@@ -35,13 +35,12 @@ from tf_topk import (
     leaderboard,
     listeners,
     members,
-    predictions,
     presets,
     progress,
     provenance,
-    report,
     results,
 )
+from tf_topk.runs import files, predictions, summary
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
@@ -53,9 +52,6 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder for results.json, per_class.csv, ..."
 )
-
-CHECKPOINT_DIR = "checkpoint"
-PROGRESS_FILE = checkpoints.PROGRESS_FILE
 
 
 def run(config: config_dict.ConfigDict, workdir: str | None):
@@ -125,13 +121,15 @@ def _run_one(
         ),
     ]
     if save_predictions:
-        directory = os.path.join(workdir, predictions.DIRECTORY)
+        directory = os.path.join(workdir, files.PREDICTIONS_DIR)
         hooks.insert(0, predictions.Recorder(directory))
     if workdir and (strategy is None or distribute.is_chief(strategy)):
         names, synsets = imagenet.names_for(
             model.output_shape[-1], info.class_names
         )
-        hooks.append(_ResultsFiles(workdir, names, synsets))
+        hooks.append(
+            files.ResultsWriter(workdir, class_names=names, synsets=synsets)
+        )
     if checkpointer:
         checkpointer.fingerprint.update(metadata.fingerprint())
         hooks.append(checkpointer)
@@ -154,24 +152,6 @@ def _run_one(
     )
 
 
-class _ResultsFiles(listeners.Listener):
-    """Writes results.json, per_class.csv and TensorBoard scalars."""
-
-    def __init__(self, workdir, class_names, synsets):
-        self.workdir = workdir
-        self.class_names = class_names
-        self.synsets = synsets
-
-    def on_end(self, result):
-        paths = report.write(
-            result,
-            self.workdir,
-            class_names=self.class_names,
-            synsets=self.synsets,
-        )
-        logging.info("Wrote %s", paths["results"])
-
-
 def _checkpointer(workdir, config) -> checkpoints.Checkpointer | None:
     """The run's checkpoint in <workdir>/checkpoint, read once; None where
     a run cannot resume."""
@@ -182,7 +162,7 @@ def _checkpointer(workdir, config) -> checkpoints.Checkpointer | None:
         directory,
         every_n_examples=config.eval.checkpoint_every_n_examples,
         resume=config.eval.resume,
-        progress_file=os.path.join(workdir, PROGRESS_FILE),
+        progress_file=os.path.join(workdir, files.PROGRESS_FILE),
         input_resumed=True,
         # results.json holds the counts then: the resume state is done.
         remove_when_done=True,
@@ -211,7 +191,7 @@ def _checkpoint_dir(workdir: str | None, config) -> str | None:
     """<workdir>/checkpoint, or None where a run cannot resume."""
     if not workdir:
         return None
-    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    directory = os.path.join(workdir, files.CHECKPOINT_DIR)
     if config.distribution != "multi_worker":
         return directory
     if config.eval.resume and tf.io.gfile.exists(directory):
@@ -373,22 +353,22 @@ def _command(name: str, args: list[str]) -> None:
             f"Usage: {COMMANDS[name]} Received: {[name, *args]} with "
             f"--workdir={_WORKDIR.value!r}"
         )
-    # Lazy: matplotlib and the analysis are not needed to evaluate.
-    from tf_topk import analysis, html_report
+    # Lazy: matplotlib and the comparison are not needed to evaluate.
+    from tf_topk.runs import compare, report
 
     try:
         if name == "compare":
-            comparison = analysis.compare_runs(*args, _WORKDIR.value)
-            print(analysis.format_comparison(comparison))
+            comparison = compare.compare_runs(*args, _WORKDIR.value)
+            print(compare.format_comparison(comparison))
         else:
-            print(f"Wrote {html_report.write(args[0])}")
+            print(f"Wrote {report.write(args[0])}")
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e)) from e
 
 
 def _summary(result: results.EvalResult, name: str) -> str:
     published = result.metadata.get("published") or {}
-    table = report.format_table(
+    table = summary.format_table(
         result,
         title=f"tf_topk: {name}",
         published={1: published.get("top1"), 5: published.get("top5")},

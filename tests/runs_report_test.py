@@ -1,4 +1,4 @@
-"""Tests for tf_topk.html_report, run_files and plots: report.html of a run.
+"""Tests of tf_topk.runs.report: report.html of a run.
 
 A tiny hand-made workdir (5 classes, 10 examples, 7 right at top-1) gives
 exact numbers; one test renders the page in headless Chromium and skips
@@ -15,24 +15,12 @@ import tempfile
 
 import tensorflow as tf
 from absl.testing import parameterized
+from runs_tallies_test import LABELS, TOP_CLASSES
 
-from tf_topk import html_report, imagenet, plots, run_files, testing
+from tf_topk import testing
+from tf_topk.runs import report
 
 NAMES = ["cat", "dog", "<script>alert(1)</script>", "fish & chips", "bird"]
-LABELS = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
-# Top-1 right 7 times; the true class is 2nd (id 3), 3rd (id 8), 4th (id 9).
-TOP_CLASSES = [
-    [0, 1, 2, 3, 4],
-    [1, 0, 2, 3, 4],
-    [2, 0, 1, 3, 4],
-    [2, 3, 0, 1, 4],
-    [4, 0, 1, 2, 3],
-    [0, 4, 3, 2, 1],
-    [1, 4, 3, 2, 0],
-    [2, 4, 3, 1, 0],
-    [2, 4, 3, 1, 0],
-    [0, 1, 2, 4, 3],
-]
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -129,77 +117,13 @@ def write_per_class(workdir, names, correct, count):
             writer.writerow([i, name, correct[i], count[i], top1])
 
 
-def prediction(labels, classes):
-    scores = tuple(1.0 / (r + 1) for r in range(len(classes)))
-    return run_files.Prediction("x", tuple(labels), tuple(classes), scores)
-
-
-class SummariesTest(tf.test.TestCase, parameterized.TestCase):
-    def test_topk_accuracies_exact(self):
-        predictions = [
-            prediction([label], c) for label, c in zip(LABELS, TOP_CLASSES)
-        ]
-        self.assertAllClose(
-            run_files.topk_accuracies(predictions),
-            [0.7, 0.8, 0.9, 1.0, 1.0],
-        )
-
-    @parameterized.named_parameters(
-        ("any_label_counts", [[1, 2]], [[2, 0, 1]], [1.0, 1.0, 1.0]),
-        ("unlabeled_left_out", [[], [0]], [[1, 0], [1, 0]], [0.0, 1.0]),
-        ("shortest_line_bounds_k", [[0], [0]], [[1, 0, 2], [0, 1]], [0.5, 1.0]),
-        ("no_labels_no_curve", [[]], [[0, 1]], []),
-    )
-    def test_topk_accuracies_cases(self, labels, classes, expected):
-        predictions = [
-            prediction(label, c) for label, c in zip(labels, classes)
-        ]
-        self.assertAllClose(run_files.topk_accuracies(predictions), expected)
-
-    def test_confused_pairs_ranked_by_count_then_class(self):
-        predictions = [
-            prediction([label], c) for label, c in zip(LABELS, TOP_CLASSES)
-        ]
-        self.assertEqual(
-            run_files.confused_pairs(predictions), [(3, 2, 2), (4, 0, 1)]
-        )
-
-    def test_wrong_predictions_most_confident_first(self):
-        a = run_files.Prediction("a", (0,), (1, 0), (0.6, 0.4))
-        b = run_files.Prediction("b", (0,), (1, 0), (0.9, 0.1))
-        c = run_files.Prediction("c", (0,), (0, 1), (0.9, 0.1))
-        wrong = run_files.wrong_predictions([a, b, c], limit=5)
-        self.assertEqual([p.id for p in wrong], ["b", "a"])
-
-    def test_imagenet_names_for_1000_classes(self):
-        rows = [run_files.ClassRow(i, "n0", 1, 1, 1.0) for i in range(1000)]
-        self.assertEqual(run_files.class_namer(rows)(281), "tabby, tabby cat")
-        self.assertEqual(len(imagenet.class_names()), 1000)
-
-    def test_names_from_csv_else_index(self):
-        rows = [run_files.ClassRow(0, "cat", 1, 1, 1.0)]
-        name = run_files.class_namer(rows)
-        self.assertEqual((name(0), name(7)), ("cat", "7"))
-
-    def test_short_name(self):
-        self.assertEqual(html_report.short_name("tabby, tabby cat"), "tabby")
-
-    def test_bar_chart_lengths_must_match(self):
-        with self.assertRaisesRegex(
-            ValueError,
-            r"Arguments `labels` and `values` must have the same length\. "
-            r"Received: 2 labels and 1 values",
-        ):
-            plots.bar_chart(["a", "b"], [1.0], title="t", xlabel="x")
-
-
 class WriteTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         self.workdir = write_workdir(self.get_temp_dir())
 
     def read_page(self, **options):
-        path = html_report.write(self.workdir, **options)
+        path = report.write(self.workdir, **options)
         self.assertEqual(path, os.path.join(self.workdir, "report.html"))
         with open(path) as f:
             return f.read()
@@ -210,7 +134,7 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
             "Results",
             "Top-k accuracy, k = 1..10",
             "Per-class top-1",
-            "The 5 worst classes",
+            "The 2 classes with the most top-1 errors",
             "Most confused class pairs",
             "Ties and non-finite predictions",
             "Wrong predictions",
@@ -263,10 +187,10 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
         for url in urls:
             self.assertRegex(url, r"^(data:image/(png|jpeg);base64,|#)")
         self.assertNotRegex(page, r"https?://")
-        self.assertIn(html_report.CONTENT_SECURITY_POLICY, page)
+        self.assertIn(report.CONTENT_SECURITY_POLICY, page)
 
     def test_tensorboard_images(self):
-        html_report.write(self.workdir)
+        report.write(self.workdir)
         events = tf.io.gfile.glob(
             os.path.join(self.workdir, "tensorboard", "events.out.tfevents.*")
         )
@@ -289,8 +213,8 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
     def test_without_predictions(self):
         shutil.rmtree(os.path.join(self.workdir, "predictions"))
         page = self.read_page()
-        self.assertEqual(page.count(html_report.SAVE_PREDICTIONS_FLAG), 3)
-        self.assertIn(">The 5 worst classes<", page)
+        self.assertEqual(page.count(report.SAVE_PREDICTIONS_FLAG), 3)
+        self.assertIn(">The 2 classes with the most top-1 errors<", page)
         # The histogram and worst classes only; no thumbnails.
         self.assertLen(re.findall(r'src="data:image/png;', page), 2)
         self.assertNotIn("data:image/jpeg", page)
@@ -299,7 +223,7 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
         os.remove(os.path.join(self.workdir, "per_class.csv"))
         page = self.read_page()
         self.assertIn("<td>1 / 2</td>", page)
-        self.assertIn(">The 5 worst classes<", page)
+        self.assertIn(">The 2 classes with the most top-1 errors<", page)
 
     def test_ensemble_members_listed(self):
         path = os.path.join(self.workdir, "results.json")
@@ -316,7 +240,7 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(("tfds", "tfds"), ("tfrecord", "tfrecord"))
     def test_no_thumbnails_without_files(self, source):
         workdir = write_workdir(self.create_tempdir().full_path, source=source)
-        page = open(html_report.write(workdir)).read()
+        page = open(report.write(workdir)).read()
         self.assertIn(f"the data source is &#x27;{source}&#x27;", page)
         self.assertNotIn("data:image/jpeg", page)
 
@@ -326,10 +250,57 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn("1 image(s) could not be read", page)
         self.assertLen(re.findall(r'src="data:image/jpeg;', page), 2)
 
-    def test_thumbnail_longer_side_bounded(self):
-        path = os.path.join(self.get_temp_dir(), "images", "image_0000.jpg")
-        image = tf.io.decode_jpeg(html_report.thumbnail(path, size=64))
-        self.assertEqual(image.shape[:2], (64, 43))
+    def test_classes_ranked_by_errors_with_counts_and_intervals(self):
+        # per_class.csv: 2/2, 2/2, 2/2, 0/2, 1/2: class 3 has two errors,
+        # class 4 one; the others none and are not listed.
+        page = self.read_page()
+        rows = re.findall(
+            r"<tr><td class=\"num\">(\d)</td><td>[^<]*</td>"
+            r"<td class=\"num\">(\d)</td><td>(\d / \d)</td>"
+            r"<td>([^<]*)</td><td>([^<]*)</td></tr>",
+            page,
+        )
+        # Wilson 95% by hand: 0/2 (0, 65.76%), 1/2 (9.45%, 90.55%).
+        self.assertEqual(
+            rows,
+            [
+                ("3", "2", "0 / 2", "0.00%", "[0.00%, 65.76%]"),
+                ("4", "1", "1 / 2", "50.00%", "[9.45%, 90.55%]"),
+            ],
+        )
+        # Two images a class: too few to rank, and the page says so.
+        self.assertIn(
+            "Too few images to rank classes: the median class holds 2 "
+            "image(s), fewer than 10.",
+            page,
+        )
+
+    def test_one_image_classes_all_wrong_are_listed_by_errors(self):
+        # The case of the issue: many classes of one image, all at 0%
+        # (which a ranking by top-1 drew as empty bars).
+        write_per_class(
+            self.workdir, [f"class {i}" for i in range(30)], [0] * 30, [1] * 30
+        )
+        shutil.rmtree(os.path.join(self.workdir, "predictions"))
+        page = self.read_page()
+        self.assertIn(">The 20 classes with the most top-1 errors<", page)
+        self.assertEqual(
+            page.count("<td>0 / 1</td><td>0.00%</td><td>[0.00%, 79.35%]"), 20
+        )
+        self.assertIn("the median class holds 1 image(s)", page)
+
+    def test_enough_images_no_caveat_and_no_error_no_chart(self):
+        write_per_class(self.workdir, NAMES, [10, 11, 9, 12, 12], [12] * 5)
+        shutil.rmtree(os.path.join(self.workdir, "predictions"))
+        page = self.read_page()
+        self.assertNotIn("Too few images to rank", page)
+        self.assertIn(">The 3 classes with the most top-1 errors<", page)
+        write_per_class(self.workdir, NAMES, [12] * 5, [12] * 5)
+        page = self.read_page()
+        self.assertIn(">Classes with top-1 errors<", page)
+        self.assertIn("No class has a top-1 error.", page)
+        # The histogram only.
+        self.assertLen(re.findall(r'src="data:image/png;', page), 1)
 
     def test_missing_results(self):
         empty = self.create_tempdir().full_path
@@ -338,7 +309,7 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
             r"Argument `workdir` must hold a finished run's results.json. "
             rf"Received: workdir='{re.escape(empty)}'",
         ):
-            html_report.write(empty)
+            report.write(empty)
 
     def test_negative_max_thumbnails(self):
         with self.assertRaisesRegex(
@@ -346,7 +317,7 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
             r"Argument `max_thumbnails` must be a non-negative integer. "
             r"Received: max_thumbnails=-1",
         ):
-            html_report.write(self.workdir, max_thumbnails=-1)
+            report.write(self.workdir, max_thumbnails=-1)
 
     def test_malformed_prediction_line(self):
         path = os.path.join(
@@ -361,7 +332,7 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
             r"10 `top_classes` \(class indices\) and as many numeric "
             r"`top_scores`\. Received: ",
         ):
-            html_report.write(self.workdir)
+            report.write(self.workdir)
 
 
 def run_chromium(*arguments):
@@ -400,7 +371,7 @@ class BrowserTest(tf.test.TestCase):
         with open(page, "w") as f:
             f.write(
                 '<meta http-equiv="Content-Security-Policy" content="'
-                f'{html_report.CONTENT_SECURITY_POLICY}">'
+                f'{report.CONTENT_SECURITY_POLICY}">'
                 '<img src="http://example.invalid/x.png">'
             )
         _, console = run_chromium("--dump-dom", f"file://{page}")
@@ -409,7 +380,7 @@ class BrowserTest(tf.test.TestCase):
 
     def test_renders_without_console_errors(self):
         workdir = write_workdir(self.get_temp_dir())
-        path = html_report.write(workdir)
+        path = report.write(workdir)
         screenshot = os.path.join(self.get_temp_dir(), "report.png")
         stdout, console = run_chromium(
             f"--screenshot={screenshot}",
@@ -427,7 +398,7 @@ class BrowserTest(tf.test.TestCase):
         # the browser decoded: all plots and thumbnails must be real images.
         with open(path) as f:
             page = f.read()
-        policy = html_report.CONTENT_SECURITY_POLICY
+        policy = report.CONTENT_SECURITY_POLICY
         page = page.replace(policy, f"{policy}; script-src 'unsafe-inline'")
         page = page.replace("</body>", IMAGE_PROBE + "</body>")
         probe = os.path.join(self.get_temp_dir(), "probe.html")

@@ -1,18 +1,21 @@
-"""The report's figures: matplotlib (Agg, no display) rendered to PNG bytes.
+"""The report's images: plots (matplotlib, Agg, no display) as PNG bytes,
+thumbnails of examples as JPEG bytes, and the plots' TensorBoard copy.
 
-Each function takes plain numbers and names and returns the PNG bytes, so
-the same image goes into report.html (as a data URI) and into TensorBoard
-(decoded to a tensor). Figures are closed after rendering: a report draws a
-handful of them and must not accumulate pyplot state.
+Each plot function takes plain numbers and names and returns the PNG bytes,
+so the same image goes into report.html (as a data URI) and into TensorBoard
+(`write_tensorboard_images`, decoded to a tensor). Figures are closed after
+rendering: a report draws a handful of them and must not accumulate pyplot
+state.
 """
 
 from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
+import tensorflow as tf
 
 matplotlib.use("Agg")
 
@@ -21,6 +24,7 @@ from matplotlib import figure, ticker  # noqa: E402 (after the backend)
 # One figure width for all plots, so they line up on the page.
 WIDTH_IN = 8.0
 DPI = 100
+THUMBNAIL_SIZE = 160
 _BLUE = "#3465a4"
 _ORANGE = "#ce5c00"
 
@@ -173,3 +177,28 @@ def bar_chart(
     axes.set_title(title)
     axes.grid(alpha=0.3, axis="x")
     return _png(fig)
+
+
+def thumbnail(path: str, *, size: int = THUMBNAIL_SIZE) -> bytes:
+    """JPEG bytes of the image at `path`, its longer side at most `size`."""
+    image = tf.io.decode_image(
+        tf.io.read_file(path), channels=3, expand_animations=False
+    )
+    if max(image.shape[0], image.shape[1]) > size:  # Never enlarged.
+        resized = tf.image.resize(
+            image, (size, size), preserve_aspect_ratio=True, antialias=True
+        )
+        image = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return tf.io.encode_jpeg(image, quality=85).numpy()
+
+
+def write_tensorboard_images(
+    figures: Mapping[str, bytes], logdir: str, *, step: int = 0
+) -> None:
+    """Writes each PNG of `figures` as a TensorBoard image named by its key."""
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for name, png in figures.items():
+            image = tf.image.decode_png(png, channels=3)
+            tf.summary.image(f"report/{name}", image[tf.newaxis], step=step)
+    writer.close()

@@ -1,4 +1,4 @@
-"""Tests of the paired comparison of runs from their saved predictions."""
+"""Tests of tf_topk.runs.compare: the paired comparison of two runs."""
 
 import fractions
 import json
@@ -8,8 +8,10 @@ import os
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
+from runs_predictions_test import line, write_run
 
-from tf_topk import analysis, imagenet
+from tf_topk import imagenet
+from tf_topk.runs import compare, predictions
 
 NUM_CLASSES = 12
 
@@ -22,31 +24,6 @@ def top_list(label, position, num_classes=NUM_CLASSES, width=10):
     top = others[: width - 1]
     top.insert(position, label)
     return top
-
-
-def line(example_id, labels, classes, scores=None):
-    if scores is None:
-        scores = [round(1.0 - 0.05 * i, 2) for i in range(len(classes))]
-    return {
-        "id": example_id,
-        "labels": labels,
-        "top_classes": classes,
-        "top_scores": scores,
-    }
-
-
-def write_run(workdir, workers, raw=None):
-    """Writes one predictions file per worker (lists of dicts or text)."""
-    directory = os.path.join(workdir, "predictions")
-    os.makedirs(directory, exist_ok=True)
-    for index, records in enumerate(workers):
-        name = f"predictions-{index:05d}-of-{len(workers):05d}.jsonl"
-        with open(os.path.join(directory, name), "w") as f:
-            if raw is not None and index == 0:
-                f.write(raw)
-            else:
-                f.writelines(json.dumps(r) + "\n" for r in records)
-    return workdir
 
 
 # Ten examples, label i % 5. Top-1: A right on 0-6, B on 0-4 and 7, so both
@@ -63,126 +40,6 @@ def records(places):
     ]
 
 
-class LoadPredictionsTest(tf.test.TestCase):
-    def test_two_workers_unsorted_ids_are_sorted_together(self):
-        workdir = write_run(
-            self.get_temp_dir(),
-            [
-                [line("c", [2], [2, 1]), line("a", [0], [1, 0])],
-                [line("d", [1], [1, 2]), line("b", [1], [0, 1])],
-            ],
-        )
-        predictions = analysis.load_predictions(workdir)
-        self.assertEqual(predictions.ids.tolist(), ["a", "b", "c", "d"])
-        self.assertEqual(predictions.labels.tolist(), [0, 1, 2, 1])
-        self.assertEqual(predictions.labels.dtype, np.int64)
-        self.assertEqual(predictions.top_classes.shape, (4, 10))
-        self.assertEqual(predictions.top_classes[0, :3].tolist(), [1, 0, -1])
-        self.assertEqual(predictions.top_classes[2, :2].tolist(), [2, 1])
-        self.assertAllClose(predictions.top_scores[0, :2], [1.0, 0.95])
-        self.assertTrue(np.isnan(predictions.top_scores[:, 2:]).all())
-        self.assertEqual(predictions.source, workdir)
-
-    def test_multi_label_rows_are_sorted_and_padded(self):
-        workdir = write_run(
-            self.get_temp_dir(),
-            [[line("x", [3, 1], [1]), line("y", [], [0]), line("z", [2], [2])]],
-        )
-        labels = analysis.load_predictions(workdir).labels
-        self.assertEqual(labels.tolist(), [[1, 3], [-1, -1], [2, -1]])
-
-    def test_blank_lines_are_skipped(self):
-        text = json.dumps(line("a", [0], [0])) + "\n\n" + "\n"
-        workdir = write_run(self.get_temp_dir(), [[]], raw=text)
-        self.assertEqual(analysis.load_predictions(workdir).ids.tolist(), ["a"])
-
-    def test_no_predictions_names_run_and_flag(self):
-        workdir = self.get_temp_dir()
-        with self.assertRaisesRegex(FileNotFoundError, "") as caught:
-            analysis.load_predictions(workdir)
-        message = str(caught.exception)
-        self.assertStartsWith(
-            message,
-            f"Run {workdir!r} has no complete set of saved predictions in "
-            f"{os.path.join(workdir, 'predictions')}: found [], expected one",
-        )
-        self.assertIn("--config.eval.save_predictions=True", message)
-        self.assertIn("tf_topk.evaluate(..., predictions_dir=...)", message)
-
-    def test_missing_worker_file_is_refused(self):
-        workdir = write_run(self.get_temp_dir(), [[line("a", [0], [0])], []])
-        os.remove(
-            os.path.join(
-                workdir, "predictions", "predictions-00001-of-00002.jsonl"
-            )
-        )
-        with self.assertRaisesRegex(
-            FileNotFoundError,
-            r"found \['predictions-00000-of-00002.jsonl'\], expected one "
-            "predictions-NNNNN-of-NNNNN.jsonl file per worker",
-        ):
-            analysis.load_predictions(workdir)
-
-    def test_id_twice_in_one_file(self):
-        workdir = write_run(
-            self.get_temp_dir(), [[line("a", [0], [0]), line("a", [0], [0])]]
-        )
-        path = os.path.join(
-            workdir, "predictions", "predictions-00000-of-00001.jsonl"
-        )
-        with self.assertRaises(ValueError) as caught:
-            analysis.load_predictions(workdir)
-        self.assertEqual(
-            str(caught.exception),
-            f"Example id 'a' appears twice: at {path}:1 and at {path}:2. Each "
-            "example must be evaluated once: evaluate the run again.",
-        )
-
-    def test_id_in_two_workers(self):
-        workdir = write_run(
-            self.get_temp_dir(), [[line("a", [0], [0])], [line("a", [0], [0])]]
-        )
-        with self.assertRaisesRegex(
-            ValueError,
-            r"Example id 'a' appears twice: at .*-00000-of-00002.jsonl:1 and "
-            r"at .*-00001-of-00002.jsonl:1\.",
-        ):
-            analysis.load_predictions(workdir)
-
-
-class MalformedLineTest(tf.test.TestCase, parameterized.TestCase):
-    @parameterized.named_parameters(
-        ("not_json", '{"id": "a", "labels": [0'),
-        ("not_an_object", "[1, 2]"),
-        ("missing_key", '{"id": "b", "labels": [0], "top_classes": [0]}'),
-        ("empty_id", line("", [0], [0])),
-        ("id_not_string", line(7, [0], [0])),
-        ("label_negative", line("b", [-1], [0])),
-        ("label_float", line("b", [1.0], [0])),
-        ("label_bool", line("b", [True], [0])),
-        ("no_top_classes", line("b", [0], [], [])),
-        ("eleven_top_classes", line("b", [0], list(range(11)))),
-        ("scores_short", line("b", [0], [0, 1], [0.5])),
-        ("score_string", line("b", [0], [0], ["0.5"])),
-        ("labels_not_list", line("b", 0, [0])),
-    )
-    def test_names_file_and_line(self, bad):
-        text = bad if isinstance(bad, str) else json.dumps(bad)
-        good = json.dumps(line("a", [0], [0]))
-        workdir = write_run(self.get_temp_dir(), [[]], raw=f"{good}\n{text}\n")
-        path = os.path.join(
-            workdir, "predictions", "predictions-00000-of-00001.jsonl"
-        )
-        with self.assertRaises(ValueError) as caught:
-            analysis.load_predictions(workdir)
-        self.assertEqual(
-            str(caught.exception),
-            f"{path}:2: expected a JSON object with a non-empty string `id`, "
-            "`labels` (class indices), 1 to 10 `top_classes` (class indices) "
-            f"and as many numeric `top_scores`. Received: {text[:200]!r}",
-        )
-
-
 class McNemarTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(
         ("one_nine", 1, 9, 2 * (1 + 10) / 1024),  # 0.021484375
@@ -196,7 +53,7 @@ class McNemarTest(tf.test.TestCase, parameterized.TestCase):
     )
     def test_hand_values(self, only_a, only_b, expected):
         self.assertAlmostEqual(
-            analysis.mcnemar_exact(only_a, only_b), expected, places=14
+            compare.mcnemar_exact(only_a, only_b), expected, places=14
         )
 
     @parameterized.named_parameters(
@@ -209,18 +66,18 @@ class McNemarTest(tf.test.TestCase, parameterized.TestCase):
         )
         expected = float(min(1, 2 * tail))
         self.assertAlmostEqual(
-            analysis.mcnemar_exact(only_a, only_b) / expected, 1.0, places=9
+            compare.mcnemar_exact(only_a, only_b) / expected, 1.0, places=9
         )
         self.assertEqual(
-            analysis.mcnemar_exact(only_a, only_b),
-            analysis.mcnemar_exact(only_b, only_a),
+            compare.mcnemar_exact(only_a, only_b),
+            compare.mcnemar_exact(only_b, only_a),
         )
 
     def test_huge_counts_stay_finite(self):
-        p = analysis.mcnemar_exact(500_000, 502_000)
+        p = compare.mcnemar_exact(500_000, 502_000)
         self.assertGreater(p, 0.0)
         self.assertLess(p, 0.1)
-        self.assertEqual(analysis.mcnemar_exact(10**6, 10**6), 1.0)
+        self.assertEqual(compare.mcnemar_exact(10**6, 10**6), 1.0)
 
 
 def brute_force_newcombe(both, first_only, second_only, neither):
@@ -271,7 +128,7 @@ class NewcombeIntervalTest(tf.test.TestCase, parameterized.TestCase):
         # Cavo et al. (2012), table [[59, 6], [16, 80]]: Fagerland, Lydersen
         # & Laake (2017) report -0.0621 (95% CI -0.1186 to -0.0046) for
         # Newcombe's square-and-add interval (the R contingencytables tests).
-        low, high = analysis.newcombe_interval(59, 6, 16, 80)
+        low, high = compare.newcombe_interval(59, 6, 16, 80)
         self.assertAlmostEqual(low, -0.1186, places=4)
         self.assertAlmostEqual(high, -0.0046, places=4)
 
@@ -286,7 +143,7 @@ class NewcombeIntervalTest(tf.test.TestCase, parameterized.TestCase):
         ("small_association", 5, 4, 4, 5),
     )
     def test_matches_brute_force_definition(self, *cells):
-        low, high = analysis.newcombe_interval(*cells)
+        low, high = compare.newcombe_interval(*cells)
         self.assertAllClose(
             [low, high], brute_force_newcombe(*cells), atol=1e-9
         )
@@ -297,12 +154,12 @@ class NewcombeIntervalTest(tf.test.TestCase, parameterized.TestCase):
         self.assertBetween(high, -1.0, 1.0)
 
     def test_swapping_runs_mirrors_the_interval(self):
-        low, high = analysis.newcombe_interval(12, 9, 2, 21)
-        mirrored = analysis.newcombe_interval(12, 2, 9, 21)
+        low, high = compare.newcombe_interval(12, 9, 2, 21)
+        mirrored = compare.newcombe_interval(12, 2, 9, 21)
         self.assertAllClose(mirrored, (-high, -low), atol=1e-12)
 
     def test_no_pairs(self):
-        self.assertTrue(np.isnan(analysis.newcombe_interval(0, 0, 0, 0)).all())
+        self.assertTrue(np.isnan(compare.newcombe_interval(0, 0, 0, 0)).all())
 
 
 class CompareTest(tf.test.TestCase, parameterized.TestCase):
@@ -310,48 +167,48 @@ class CompareTest(tf.test.TestCase, parameterized.TestCase):
         root = self.get_temp_dir()
         a = write_run(os.path.join(root, "a"), [a_records])
         b = write_run(os.path.join(root, "b"), [b_records])
-        return analysis.load_predictions(a), analysis.load_predictions(b)
+        return predictions.load(a), predictions.load(b)
 
     def test_hand_checked_tables(self):
         a, b = self.make_runs(records(A_PLACES), records(B_PLACES))
-        comparison = analysis.compare(a, b, top_n_classes=2)
+        comparison = compare.compare(a, b, top_n_classes=2)
         t1, t5 = comparison.top1, comparison.top5
         self.assertEqual(comparison.num_examples, 10)
-        self.assertEqual((t1.both_correct, t1.only_a, t1.only_b, t1.neither),
-                         (5, 2, 1, 2))  # fmt: skip
-        self.assertEqual((t5.both_correct, t5.only_a, t5.only_b, t5.neither),
-                         (8, 1, 1, 0))  # fmt: skip
+        self.assertEqual(
+            (t1.both_correct, t1.only_a, t1.only_b, t1.neither), (5, 2, 1, 2)
+        )
+        self.assertEqual(
+            (t5.both_correct, t5.only_a, t5.only_b, t5.neither), (8, 1, 1, 0)
+        )
         for table, right_a, right_b in ((t1, 7, 6), (t5, 9, 9)):
             self.assertEqual(table.both_correct + table.only_a, right_a)
             self.assertEqual(table.both_correct + table.only_b, right_b)
-            self.assertEqual(
-                table.both_correct + table.only_a + table.only_b
-                + table.neither, 10
-            )  # fmt: skip
+            cells = (table.both_correct, table.only_a, table.only_b)
+            self.assertEqual(sum(cells) + table.neither, 10)
             self.assertAllClose(table.accuracies, (right_a / 10, right_b / 10))
         # b=2, c=1: n=3, p = 2 * (1 + 3) / 8, capped at 1.
         self.assertEqual(t1.mcnemar_p, 1.0)
         self.assertAllClose(
-            t1.interval95, analysis.newcombe_interval(5, 1, 2, 2)
+            t1.interval95, compare.newcombe_interval(5, 1, 2, 2)
         )
         # Per class (label i % 5): A 2/2, 2/2, 1/2, 1/2, 1/2; B 1/2, 1/2,
         # 2/2, 1/2, 1/2: classes 0, 1, 2 moved by 0.5; the two first listed.
         moved = comparison.classes_moved
         self.assertEqual([m.class_index for m in moved], [0, 1])
         self.assertEqual(
-            moved[0], analysis.ClassChange(0, "", 2, 1.0, 0.5, -0.5)
+            moved[0], compare.ClassChange(0, "", 2, 1.0, 0.5, -0.5)
         )
 
     def test_unchanged_classes_are_left_out_and_names_used(self):
         a, b = self.make_runs(records(A_PLACES), records(B_PLACES))
         names = ["zero", "one", "two"]  # Shorter than the classes: "" after.
-        moved = analysis.compare(a, b, class_names=names).classes_moved
+        moved = compare.compare(a, b, class_names=names).classes_moved
         self.assertEqual(
             [(m.class_index, m.class_name, m.change) for m in moved],
             [(0, "zero", -0.5), (1, "one", -0.5), (2, "two", 0.5)],
         )
         self.assertEqual(
-            analysis.compare(a, b, top_n_classes=0).classes_moved, ()
+            compare.compare(a, b, top_n_classes=0).classes_moved, ()
         )
 
     def test_multi_label_any_label_counts_and_unlabeled_left_out(self):
@@ -367,14 +224,16 @@ class CompareTest(tf.test.TestCase, parameterized.TestCase):
         ]
         a, b = self.make_runs(a_records, b_records)
         self.assertEqual(a.labels.tolist(), [[1, 3], [-1, -1], [2, 4]])
-        comparison = analysis.compare(a, b)
+        comparison = compare.compare(a, b)
         self.assertEqual(comparison.num_examples, 2)
         self.assertEqual(comparison.unlabeled, 1)
         t1, t5 = comparison.top1, comparison.top5
-        self.assertEqual((t1.both_correct, t1.only_a, t1.only_b, t1.neither),
-                         (0, 1, 1, 0))  # fmt: skip
-        self.assertEqual((t5.both_correct, t5.only_a, t5.only_b, t5.neither),
-                         (1, 1, 0, 0))  # fmt: skip
+        self.assertEqual(
+            (t1.both_correct, t1.only_a, t1.only_b, t1.neither), (0, 1, 1, 0)
+        )
+        self.assertEqual(
+            (t5.both_correct, t5.only_a, t5.only_b, t5.neither), (1, 1, 0, 0)
+        )
         # Each example counts for each of its classes: 1, 3 down; 2, 4 up.
         self.assertEqual(
             [(m.class_index, m.change) for m in comparison.classes_moved],
@@ -388,7 +247,7 @@ class CompareTest(tf.test.TestCase, parameterized.TestCase):
             [line("u", [2], [2, 0, 1]), line("v", [0], [1, 2, 0])],
         )
         self.assertEqual(a.top_classes[0].tolist(), [0, 1, 2] + [-1] * 7)
-        comparison = analysis.compare(a, b)
+        comparison = compare.compare(a, b)
         self.assertEqual(comparison.top5.to_dict()["top5_a"], 1.0)
         self.assertEqual(comparison.top5.to_dict()["top5_b"], 1.0)
         self.assertEqual(comparison.top1.only_a, 1)
@@ -399,7 +258,7 @@ class CompareTest(tf.test.TestCase, parameterized.TestCase):
             [line("u", [0], [0, 1], [float("nan"), 0.1])],
             [line("u", [0], [0, 1])],
         )
-        table = analysis.compare(a, b).top1
+        table = compare.compare(a, b).top1
         self.assertEqual((table.only_a, table.only_b), (0, 1))
 
     def test_different_examples_are_refused_with_counts(self):
@@ -408,7 +267,7 @@ class CompareTest(tf.test.TestCase, parameterized.TestCase):
             [line(i, [0], [0]) for i in ("c", "d", "e")],
         )
         with self.assertRaises(ValueError) as caught:
-            analysis.compare(a, b)
+            compare.compare(a, b)
         self.assertEqual(
             str(caught.exception),
             f"Runs A ({a.source}) and B ({b.source}) were evaluated on "
@@ -423,7 +282,7 @@ class CompareTest(tf.test.TestCase, parameterized.TestCase):
             [line("a", [0], [0]), line("b", [2], [0])],
         )
         with self.assertRaises(ValueError) as caught:
-            analysis.compare(a, b)
+            compare.compare(a, b)
         self.assertEqual(
             str(caught.exception),
             f"Runs A ({a.source}) and B ({b.source}) disagree on the labels "
@@ -438,13 +297,13 @@ class CompareTest(tf.test.TestCase, parameterized.TestCase):
             r"have no labeled example to compare\. Received: 1 example\(s\), "
             "none labeled.",
         ):
-            analysis.compare(a, b)
+            compare.compare(a, b)
 
     @parameterized.named_parameters(("negative", -1), ("float", 2.0))
     def test_bad_top_n_classes(self, value):
         a, b = self.make_runs([line("a", [0], [0])], [line("a", [0], [0])])
         with self.assertRaises(ValueError) as caught:
-            analysis.compare(a, b, top_n_classes=value)
+            compare.compare(a, b, top_n_classes=value)
         self.assertEqual(
             str(caught.exception),
             "Argument `top_n_classes` must be an int >= 0. Received: "
@@ -461,7 +320,7 @@ class CompareRunsTest(tf.test.TestCase):
         self.out = os.path.join(root, "out")
 
     def test_writes_comparison_json(self):
-        comparison = analysis.compare_runs(self.a, self.b, self.out)
+        comparison = compare.compare_runs(self.a, self.b, self.out)
         self.assertEqual(os.listdir(self.out), ["comparison.json"])
         with open(os.path.join(self.out, "comparison.json")) as f:
             record = json.load(f)
@@ -503,7 +362,7 @@ class CompareRunsTest(tf.test.TestCase):
             f"Run '{empty}' has no complete set of saved predictions.*"
             r"--config\.eval\.save_predictions=True",
         ):
-            analysis.compare_runs(self.a, empty, self.out)
+            compare.compare_runs(self.a, empty, self.out)
         self.assertFalse(os.path.exists(self.out))
 
     def test_empty_workdir_is_refused(self):
@@ -512,15 +371,20 @@ class CompareRunsTest(tf.test.TestCase):
             "Argument `workdir` must name an output folder. Received: "
             "workdir=''",
         ):
-            analysis.compare_runs(self.a, self.b, "")
+            compare.compare_runs(self.a, self.b, "")
 
     def test_results_json_disagreement_is_logged(self):
         for workdir, top1, ties in ((self.a, 0.7, 0), (self.b, 0.5, 0)):
             with open(os.path.join(workdir, "results.json"), "w") as f:
-                json.dump({"top1": top1, "top5": 0.9, "num_scored": 10,
-                           "ties": {"top1": ties, "top5": 0}}, f)  # fmt: skip
+                record = {
+                    "top1": top1,
+                    "top5": 0.9,
+                    "num_scored": 10,
+                    "ties": {"top1": ties, "top5": 0},
+                }
+                json.dump(record, f)
         with self.assertLogs(level="WARNING") as logs:
-            analysis.compare_runs(self.a, self.b, self.out)
+            compare.compare_runs(self.a, self.b, self.out)
         self.assertLen(logs.output, 1)
         self.assertIn(
             "Run B: top1 from its predictions is 0.600000 (n=10) but 0.500000"
@@ -533,9 +397,9 @@ class CompareRunsTest(tf.test.TestCase):
         with open(os.path.join(self.a, "per_class.csv"), "w") as f:
             f.write("class_index,class_name,correct,count,top1\n")
             f.writelines(f"{i},name{i},0,0,\n" for i in range(5))
-        comparison = analysis.compare_runs(self.a, self.b, self.out)
+        comparison = compare.compare_runs(self.a, self.b, self.out)
         self.assertEqual(comparison.classes_moved[0].class_name, "name0")
-        self.assertIsNone(analysis.run_class_names(self.b))
+        self.assertIsNone(compare.run_class_names(self.b))
 
     def test_imagenet_synsets_become_words(self):
         with open(os.path.join(self.a, "per_class.csv"), "w") as f:
@@ -543,25 +407,25 @@ class CompareRunsTest(tf.test.TestCase):
             f.writelines(
                 f"{i},{s},0,0,\n" for i, s in enumerate(imagenet.synsets())
             )
-        names = analysis.run_class_names(self.a)
+        names = compare.run_class_names(self.a)
         self.assertEqual(names[281], "tabby, tabby cat")
 
 
 class CheckAgainstResultsTest(tf.test.TestCase):
     def test_agreement_ties_and_missing_records(self):
-        comparison = analysis.Comparison(
+        comparison = compare.Comparison(
             10,
-            analysis.PairedTable(1, 5, 2, 1, 2),
-            analysis.PairedTable(5, 8, 1, 1, 0),
+            compare.PairedTable(1, 5, 2, 1, 2),
+            compare.PairedTable(5, 8, 1, 1, 0),
             (),
         )
         agree = {"top1": 0.7, "top5": 0.9, "ties": {"top1": 0, "top5": 0}}
         self.assertEqual(
-            analysis.check_against_results(comparison, agree, None), []
+            compare.check_against_results(comparison, agree, None), []
         )
         tied = {"top1": 0.8, "num_scored": 10, "ties": {"top1": 1}}
         self.assertEqual(
-            analysis.check_against_results(comparison, None, tied),
+            compare.check_against_results(comparison, None, tied),
             [
                 "Run B: top1 from its predictions is 0.600000 (n=10) but "
                 "0.800000 in its results.json (n=10, ties=1); expected: "
@@ -575,13 +439,13 @@ class FormatComparisonTest(tf.test.TestCase):
         root = self.get_temp_dir()
         a = write_run(os.path.join(root, "a"), [records(A_PLACES)])
         b = write_run(os.path.join(root, "b"), [records(B_PLACES)])
-        comparison = analysis.compare(
-            analysis.load_predictions(a),
-            analysis.load_predictions(b),
+        comparison = compare.compare(
+            predictions.load(a),
+            predictions.load(b),
             class_names=["tench", "goldfish", "great white shark"],
         )
         low, high = comparison.top1.interval95
-        lines = analysis.format_comparison(comparison).splitlines()
+        lines = compare.format_comparison(comparison).splitlines()
         self.assertEqual(
             lines[:6],
             [

@@ -1,12 +1,16 @@
-"""A run's workdir -> one self-contained report.html (and TensorBoard images).
+"""The HTML page of a run: one self-contained report.html (and TensorBoard
+images).
 
 `write(workdir)` reads what a run left (results.json, per_class.csv and,
-with `--config.eval.save_predictions=True`, predictions/*.jsonl) and writes
-`<workdir>/report.html`: the results table with intervals and published
-figures, the top-k curve for k = 1..10, the per-class top-1 distribution and
-the 20 worst classes, the most confused class pairs, the tie and non-finite
-counts, the run's config, versions and throughput, and thumbnails of wrong
-predictions where the images are files.
+with `--config.eval.save_predictions=True`, its predictions files) and
+writes `<workdir>/report.html`: the results table with intervals and
+published figures, the top-k curve for k = 1..10, the per-class top-1
+distribution and the classes with the most top-1 errors (with their counts
+and 95% intervals, and a note where classes hold too few images to rank),
+the most confused class pairs, the tie and non-finite counts, the run's
+config, versions and throughput, and thumbnails of wrong predictions where
+the images are files. What the page counts comes from
+`tf_topk.runs.tallies`, its plots from `tf_topk.runs.plots`.
 
 Nothing on the page is fetched: plots and thumbnails are data URIs, the
 style is inline, and a Content-Security-Policy (`CONTENT_SECURITY_POLICY`)
@@ -27,17 +31,13 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_topk import plots, report, run_files
+from tf_topk.runs import files, plots, predictions, tallies
 
-REPORT_FILE = "report.html"
-TENSORBOARD_DIR = report.TENSORBOARD_DIR
 SAVE_PREDICTIONS_FLAG = "--config.eval.save_predictions=True"
 # Images only as data URIs, style only inline, nothing else at all.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 )
-NUM_WORST = 20
-THUMBNAIL_SIZE = 160
 _FILE_SOURCES = ("files", "folder")
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto;
@@ -60,39 +60,9 @@ code { overflow-wrap: anywhere; }
 """
 
 
-def thumbnail(path: str, *, size: int = THUMBNAIL_SIZE) -> bytes:
-    """JPEG bytes of the image at `path`, its longer side at most `size`."""
-    image = tf.io.decode_image(
-        tf.io.read_file(path), channels=3, expand_animations=False
-    )
-    if max(image.shape[0], image.shape[1]) > size:  # Never enlarged.
-        resized = tf.image.resize(
-            image, (size, size), preserve_aspect_ratio=True, antialias=True
-        )
-        image = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-    return tf.io.encode_jpeg(image, quality=85).numpy()
-
-
-def write_tensorboard_images(
-    figures: Mapping[str, bytes], logdir: str, *, step: int = 0
-) -> None:
-    """Writes each PNG of `figures` as a TensorBoard image named by its key."""
-    writer = tf.summary.create_file_writer(logdir)
-    with writer.as_default():
-        for name, png in figures.items():
-            image = tf.image.decode_png(png, channels=3)
-            tf.summary.image(f"report/{name}", image[tf.newaxis], step=step)
-    writer.close()
-
-
 def data_uri(data: bytes, mime: str) -> str:
     """A base64 data URI: an image embedded in the page."""
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def short_name(name: str) -> str:
-    """The first of a class's synonyms: 'tabby, tabby cat' -> 'tabby'."""
-    return name.split(",")[0].strip() or name
 
 
 def _h2(title: str) -> str:
@@ -192,11 +162,11 @@ def _results_section(results: Mapping[str, Any]) -> str:
     return _h2("Results") + _table(header, rows)
 
 
-def _curve_section(results, predictions, figures) -> str:
+def _curve_section(results, records, figures) -> str:
     title = _h2("Top-k accuracy, k = 1..10")
-    if predictions is None:
+    if records is None:
         return title + _needs_predictions("The top-k curve")
-    accuracies = run_files.topk_accuracies(predictions)
+    accuracies = tallies.topk_accuracies(records)
     if not accuracies:
         return title + _note("No labeled prediction to draw the curve from.")
     published = {
@@ -209,7 +179,7 @@ def _curve_section(results, predictions, figures) -> str:
     return (
         title
         + _plot(figures["topk_curve"], "top-k accuracy curve")
-        + f"<p>Over {sum(1 for p in predictions if p.labels)} labeled "
+        + f"<p>Over {sum(1 for p in records if p.labels)} labeled "
         "predictions.</p>"
         + _table(ks, [["accuracy"] + [_percent(a) for a in accuracies]])
     )
@@ -226,47 +196,69 @@ def _classes_section(rows, name, figures) -> str:
     figures["per_class_top1"] = plots.per_class_histogram(
         [row.top1 for row in scored]
     )
-    worst = sorted(scored, key=lambda r: (r.top1, -r.count, r.index))
-    worst = worst[:NUM_WORST]
-    figures["worst_classes"] = plots.bar_chart(
-        [f"{row.index} {short_name(name(row.index))}" for row in worst],
-        [100 * row.top1 for row in worst],
-        title=f"The {len(worst)} worst classes",
-        xlabel="top-1 accuracy (%)",
-        max_value=100,
-    )
-    table = _table(
-        ["class", "name", "correct / count", "top-1"],
-        [
-            (
-                r.index,
-                name(r.index),
-                f"{r.correct} / {r.count}",
-                _percent(r.top1),
-            )
-            for r in worst
-        ],
-    )
     return (
         title
         + _plot(figures["per_class_top1"], "per-class top-1 histogram")
-        + f"<h3>The {len(worst)} worst classes</h3>"
-        + _plot(figures["worst_classes"], "worst classes")
-        + table
+        + _worst_classes(scored, name, figures)
     )
 
 
-def _pairs_section(predictions, name, figures) -> str:
+def _worst_classes(rows, name, figures) -> str:
+    """The classes with the most top-1 errors: chart, table, caveat."""
+    worst = tallies.classes_by_errors(rows)
+    title = "Classes with top-1 errors"
+    if worst:
+        title = f"The {len(worst)} classes with the most top-1 errors"
+    text = f"<h3>{_e(title)}</h3>"
+    if tallies.too_few_to_rank(rows):
+        text += _note(
+            "Too few images to rank classes: the median class holds "
+            f"{tallies.median_count(rows):g} image(s), fewer than "
+            f"{tallies.MIN_IMAGES_TO_RANK}. A class's top-1 on so few "
+            "images is known only within the wide 95% intervals below, so "
+            "the list says where the errors fell, not which classes are "
+            "hardest."
+        )
+    if not worst:
+        return text + _note("No class has a top-1 error.")
+    figures["worst_classes"] = plots.bar_chart(
+        [f"{row.index} {tallies.short_name(name(row.index))}" for row in worst],
+        [row.errors for row in worst],
+        title=title,
+        xlabel="top-1 errors",
+        value_format="{:.0f}",
+    )
+    table = _table(
+        ["class", "name", "errors", "correct / count", "top-1"]
+        + ["95% interval"],
+        [
+            (
+                row.index,
+                name(row.index),
+                row.errors,
+                f"{row.correct} / {row.count}",
+                _percent(row.top1),
+                f"[{_percent(row.interval95[0])}, "
+                f"{_percent(row.interval95[1])}]",
+            )
+            for row in worst
+        ],
+    )
+    return text + _plot(figures["worst_classes"], "worst classes") + table
+
+
+def _pairs_section(records, name, figures) -> str:
     title = _h2("Most confused class pairs")
-    if predictions is None:
+    if records is None:
         return title + _needs_predictions("The confused pairs")
-    pairs = run_files.confused_pairs(predictions)
+    pairs = tallies.confused_pairs(records)
     if not pairs:
         return title + _note("No top-1 error among the labeled predictions.")
     figures["confused_pairs"] = plots.bar_chart(
         [
-            f"{short_name(name(t))} \u2192 {short_name(name(c))}"
-            for t, c, _ in pairs
+            f"{tallies.short_name(name(true))} \u2192 "
+            f"{tallies.short_name(name(predicted))}"
+            for true, predicted, _ in pairs
         ],
         [n for _, _, n in pairs],
         title="Most confused pairs (true \u2192 predicted)",
@@ -338,11 +330,11 @@ def _run_section(results: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _figure(p: run_files.Prediction, path: str, name) -> str:
+def _figure(p: predictions.Prediction, path: str, name) -> str:
     true = ", ".join(f"{c} {name(c)}" for c in p.labels)
     score = f" ({p.top_scores[0]:.2f})" if p.top_scores else ""
     predicted = f"{p.top_classes[0]} {name(p.top_classes[0])}{score}"
-    uri = data_uri(thumbnail(path), "image/jpeg")
+    uri = data_uri(plots.thumbnail(path), "image/jpeg")
     return (
         f'<figure><img alt="{_e(p.id)}" src="{uri}"><figcaption>'
         f'<div class="true">true: {_e(true)}</div>'
@@ -351,7 +343,7 @@ def _figure(p: run_files.Prediction, path: str, name) -> str:
     )
 
 
-def _thumbnails_section(results, predictions, name, limit: int) -> str:
+def _thumbnails_section(results, records, name, limit: int) -> str:
     title = _h2("Wrong predictions")
     data = results.get("data") or {}
     if data.get("source") not in _FILE_SOURCES or not data.get("path"):
@@ -359,10 +351,11 @@ def _thumbnails_section(results, predictions, name, limit: int) -> str:
             "Thumbnails need image files: the data source is "
             f"{data.get('source')!r}, not one of {list(_FILE_SOURCES)}."
         )
-    if predictions is None:
+    if records is None:
         return title + _needs_predictions("Thumbnails of wrong predictions")
-    figures, missing = [], []
-    for p in run_files.wrong_predictions(predictions, limit=limit):
+    figures = []
+    missing = []
+    for p in tallies.wrong_predictions(records, limit=limit):
         path = os.path.join(data["path"], p.id)
         try:
             figures.append(_figure(p, path, name))
@@ -400,8 +393,8 @@ def _subtitle(results: Mapping[str, Any]) -> str:
 
 def render(
     results: Mapping[str, Any],
-    per_class: Sequence[run_files.ClassRow],
-    predictions: Sequence[run_files.Prediction] | None,
+    per_class: Sequence[files.ClassRow],
+    records: Sequence[predictions.Prediction] | None,
     *,
     max_thumbnails: int = 24,
 ) -> tuple[str, dict[str, bytes]]:
@@ -410,25 +403,26 @@ def render(
     Args:
         results: results.json as a dict.
         per_class: per_class.csv's rows (may be empty).
-        predictions: the saved predictions, or None when none were saved.
+        records: the saved predictions, one per example, or None when
+            none were saved.
         max_thumbnails: at most this many thumbnails of wrong predictions.
 
     Returns:
         (html, figures): the page, and the plots it embeds by name.
     """
-    name = run_files.class_namer(per_class)
+    name = tallies.class_namer(per_class)
     rows = per_class
-    if not any(row.top1 is not None for row in rows) and predictions:
-        rows = run_files.per_class_from_predictions(predictions)
+    if not any(row.top1 is not None for row in rows) and records:
+        rows = tallies.per_class_from_predictions(records)
     figures: dict[str, bytes] = {}
     title = _title(results)
     sections = [
         _results_section(results),
-        _curve_section(results, predictions, figures),
+        _curve_section(results, records, figures),
         _classes_section(rows, name, figures),
-        _pairs_section(predictions, name, figures),
+        _pairs_section(records, name, figures),
         _counts_section(results),
-        _thumbnails_section(results, predictions, name, max_thumbnails),
+        _thumbnails_section(results, records, name, max_thumbnails),
         _run_section(results),
     ]
     contents = " \u00b7 ".join(
@@ -473,16 +467,19 @@ def write(workdir: str, *, max_thumbnails: int = 24) -> str:
             "Argument `max_thumbnails` must be a non-negative integer. "
             f"Received: max_thumbnails={max_thumbnails!r}"
         )
+    records = None
+    if predictions.saved(workdir):
+        records = predictions.load(workdir).records()
     page, figures = render(
-        run_files.read_results(workdir),
-        run_files.read_per_class(workdir),
-        run_files.read_predictions(workdir),
+        files.read_results(workdir),
+        files.read_per_class(workdir),
+        records,
         max_thumbnails=max_thumbnails,
     )
-    path = os.path.join(workdir, REPORT_FILE)
-    report.write_atomic(path, page)
+    path = os.path.join(workdir, files.REPORT_FILE)
+    files.write_atomic(path, page)
     if figures:
-        write_tensorboard_images(
-            figures, os.path.join(workdir, TENSORBOARD_DIR)
+        plots.write_tensorboard_images(
+            figures, os.path.join(workdir, files.TENSORBOARD_DIR)
         )
     return path

@@ -1,4 +1,5 @@
-"""Tests of per-example predictions (tf_topk.predictions via evaluate)."""
+"""Tests of tf_topk.runs.predictions: the files written as the loop runs
+(through `evaluate`), and `load`, their one reader."""
 
 import json
 import os
@@ -15,10 +16,10 @@ from tf_topk import (
     checkpoints,
     datasets,
     evaluation,
-    predictions,
     preprocessing,
     testing,
 )
+from tf_topk.runs import files, predictions
 
 NUM_CLASSES = 5
 NUM_EXAMPLES = 22
@@ -26,15 +27,13 @@ NUM_EXAMPLES = 22
 
 def oracle_data(with_ids=True, batch_size=4):
     """22 painted images, 15 labelled as painted; ids 'img-<i>'."""
-    predicted = np.arange(NUM_EXAMPLES) % NUM_CLASSES
-    labels = testing.oracle_labels(predicted, 15, NUM_CLASSES)
-    images = np.stack(
-        [testing.constant_image(int(c), NUM_CLASSES) for c in predicted]
+    return testing.oracle_dataset(
+        NUM_EXAMPLES,
+        15,
+        num_classes=NUM_CLASSES,
+        batch_size=batch_size,
+        with_ids=with_ids,
     )
-    ids = [f"img-{i:02d}" for i in range(NUM_EXAMPLES)]
-    parts = (images, labels, ids) if with_ids else (images, labels)
-    data = tf.data.Dataset.from_tensor_slices(parts).batch(batch_size)
-    return data, predicted, labels
 
 
 def read_lines(directory):
@@ -45,13 +44,39 @@ def read_lines(directory):
     return rows
 
 
+def line(example_id, labels, classes, scores=None):
+    """One predictions line as a dict (scores 1.0, 0.95, ... by default)."""
+    if scores is None:
+        scores = [round(1.0 - 0.05 * i, 2) for i in range(len(classes))]
+    return {
+        "id": example_id,
+        "labels": labels,
+        "top_classes": classes,
+        "top_scores": scores,
+    }
+
+
+def write_run(workdir, workers, raw=None):
+    """Writes one predictions file per worker (lists of dicts or text)."""
+    directory = os.path.join(workdir, "predictions")
+    os.makedirs(directory, exist_ok=True)
+    for index, records in enumerate(workers):
+        name = f"predictions-{index:05d}-of-{len(workers):05d}.jsonl"
+        with open(os.path.join(directory, name), "w") as f:
+            if raw is not None and index == 0:
+                f.write(raw)
+            else:
+                f.writelines(json.dumps(r) + "\n" for r in records)
+    return workdir
+
+
 class PredictionsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.backend.clear_session()
         self.model = testing.oracle_model(NUM_CLASSES, softmax=True)
         self.workdir = self.create_tempdir().full_path
-        self.directory = os.path.join(self.workdir, predictions.DIRECTORY)
+        self.directory = os.path.join(self.workdir, files.PREDICTIONS_DIR)
 
     def evaluate(self, data, **kwargs):
         return evaluation.evaluate(
@@ -88,7 +113,7 @@ class PredictionsTest(tf.test.TestCase, parameterized.TestCase):
                 row["top_scores"], sorted(row["top_scores"], reverse=True)
             )
         # The stored top-1 agrees with the run's count (no ties here).
-        loaded = analysis.load_predictions(self.workdir)
+        loaded = predictions.load(self.workdir)
         self.assertEqual(
             int(np.sum(loaded.top_classes[:, 0] == loaded.labels)),
             result.correct[1],
@@ -120,7 +145,7 @@ class PredictionsTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(("step_1", 1), ("step_4", 4))
     def test_resumed_run_keeps_exactly_the_counted_lines(self, step):
         data, _, _ = oracle_data()
-        checkpoint_dir = os.path.join(self.workdir, "checkpoint")
+        checkpoint_dir = os.path.join(self.workdir, files.CHECKPOINT_DIR)
         self.evaluate(data)
         whole = read_lines(self.directory)
         with stop_at_step(step), self.assertRaises(checkpoints.Interrupted):
@@ -133,6 +158,153 @@ class PredictionsTest(tf.test.TestCase, parameterized.TestCase):
         resumed = self.evaluate(data, checkpoint_dir=checkpoint_dir)
         self.assertEqual(resumed.resumed_from, 4 * step)
         self.assertEqual(read_lines(self.directory), whole)
+
+
+class LoadPredictionsTest(tf.test.TestCase):
+    def test_two_workers_unsorted_ids_are_sorted_together(self):
+        workdir = write_run(
+            self.get_temp_dir(),
+            [
+                [line("c", [2], [2, 1]), line("a", [0], [1, 0])],
+                [line("d", [1], [1, 2]), line("b", [1], [0, 1])],
+            ],
+        )
+        loaded = predictions.load(workdir)
+        self.assertEqual(loaded.ids.tolist(), ["a", "b", "c", "d"])
+        self.assertEqual(loaded.labels.tolist(), [0, 1, 2, 1])
+        self.assertEqual(loaded.labels.dtype, np.int64)
+        self.assertEqual(loaded.top_classes.shape, (4, 10))
+        self.assertEqual(loaded.top_classes[0, :3].tolist(), [1, 0, -1])
+        self.assertEqual(loaded.top_classes[2, :2].tolist(), [2, 1])
+        self.assertAllClose(loaded.top_scores[0, :2], [1.0, 0.95])
+        self.assertTrue(np.isnan(loaded.top_scores[:, 2:]).all())
+        self.assertEqual(loaded.source, workdir)
+
+    def test_multi_label_rows_are_sorted_and_padded(self):
+        workdir = write_run(
+            self.get_temp_dir(),
+            [[line("x", [3, 1], [1]), line("y", [], [0]), line("z", [2], [2])]],
+        )
+        labels = predictions.load(workdir).labels
+        self.assertEqual(labels.tolist(), [[1, 3], [-1, -1], [2, -1]])
+
+    def test_blank_lines_are_skipped(self):
+        text = json.dumps(line("a", [0], [0])) + "\n\n" + "\n"
+        workdir = write_run(self.get_temp_dir(), [[]], raw=text)
+        self.assertEqual(predictions.load(workdir).ids.tolist(), ["a"])
+
+    def test_no_predictions_names_run_and_flag(self):
+        workdir = self.get_temp_dir()
+        with self.assertRaisesRegex(FileNotFoundError, "") as caught:
+            predictions.load(workdir)
+        message = str(caught.exception)
+        self.assertStartsWith(
+            message,
+            f"Run {workdir!r} has no complete set of saved predictions in "
+            f"{os.path.join(workdir, 'predictions')}: found [], expected one",
+        )
+        self.assertIn("--config.eval.save_predictions=True", message)
+        self.assertIn("tf_topk.evaluate(..., predictions_dir=...)", message)
+
+    def test_missing_worker_file_is_refused(self):
+        workdir = write_run(self.get_temp_dir(), [[line("a", [0], [0])], []])
+        os.remove(
+            os.path.join(
+                workdir, "predictions", "predictions-00001-of-00002.jsonl"
+            )
+        )
+        with self.assertRaisesRegex(
+            FileNotFoundError,
+            r"found \['predictions-00000-of-00002.jsonl'\], expected one "
+            "predictions-NNNNN-of-NNNNN.jsonl file per worker",
+        ):
+            predictions.load(workdir)
+
+    def test_id_twice_in_one_file(self):
+        workdir = write_run(
+            self.get_temp_dir(), [[line("a", [0], [0]), line("a", [0], [0])]]
+        )
+        path = os.path.join(
+            workdir, "predictions", "predictions-00000-of-00001.jsonl"
+        )
+        with self.assertRaises(ValueError) as caught:
+            predictions.load(workdir)
+        self.assertEqual(
+            str(caught.exception),
+            f"Example id 'a' appears twice: at {path}:1 and at {path}:2. Each "
+            "example must be evaluated once: evaluate the run again.",
+        )
+
+    def test_id_in_two_workers(self):
+        workdir = write_run(
+            self.get_temp_dir(), [[line("a", [0], [0])], [line("a", [0], [0])]]
+        )
+        with self.assertRaisesRegex(
+            ValueError,
+            r"Example id 'a' appears twice: at .*-00000-of-00002.jsonl:1 and "
+            r"at .*-00001-of-00002.jsonl:1\.",
+        ):
+            predictions.load(workdir)
+
+
+class MalformedLineTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.named_parameters(
+        ("not_json", '{"id": "a", "labels": [0'),
+        ("not_an_object", "[1, 2]"),
+        ("missing_key", '{"id": "b", "labels": [0], "top_classes": [0]}'),
+        ("empty_id", line("", [0], [0])),
+        ("id_not_string", line(7, [0], [0])),
+        ("label_negative", line("b", [-1], [0])),
+        ("label_float", line("b", [1.0], [0])),
+        ("label_bool", line("b", [True], [0])),
+        ("no_top_classes", line("b", [0], [], [])),
+        ("eleven_top_classes", line("b", [0], list(range(11)))),
+        ("scores_short", line("b", [0], [0, 1], [0.5])),
+        ("score_string", line("b", [0], [0], ["0.5"])),
+        ("labels_not_list", line("b", 0, [0])),
+    )
+    def test_names_file_and_line(self, bad):
+        text = bad if isinstance(bad, str) else json.dumps(bad)
+        good = json.dumps(line("a", [0], [0]))
+        workdir = write_run(self.get_temp_dir(), [[]], raw=f"{good}\n{text}\n")
+        path = os.path.join(
+            workdir, "predictions", "predictions-00000-of-00001.jsonl"
+        )
+        with self.assertRaises(ValueError) as caught:
+            predictions.load(workdir)
+        self.assertEqual(
+            str(caught.exception),
+            f"{path}:2: expected a JSON object with a non-empty string `id`, "
+            "`labels` (class indices), 1 to 10 `top_classes` (class indices) "
+            f"and as many numeric `top_scores`. Received: {text[:200]!r}",
+        )
+
+
+class RecordsTest(tf.test.TestCase):
+    def test_records_one_per_example_padding_dropped(self):
+        workdir = write_run(
+            self.get_temp_dir(),
+            [[line("b", [3, 1], [1, 2]), line("a", [], [0])]],
+        )
+        self.assertEqual(
+            predictions.load(workdir).records(),
+            [
+                predictions.Prediction("a", (), (0,), (1.0,)),
+                predictions.Prediction("b", (1, 3), (1, 2), (1.0, 0.95)),
+            ],
+        )
+
+    def test_saved(self):
+        workdir = self.get_temp_dir()
+        self.assertFalse(predictions.saved(os.path.join(workdir, "none")))
+        write_run(workdir, [[line("a", [0], [0])]])
+        self.assertTrue(predictions.saved(workdir))
+
+    def test_old_name_still_importable(self):
+        from tf_topk.analysis import load_predictions
+
+        self.assertIs(load_predictions, predictions.load)
+        self.assertIs(analysis.load_predictions, predictions.load)
 
 
 class ExampleIdsTest(tf.test.TestCase):

@@ -1,4 +1,4 @@
-"""Per-example predictions, streamed to JSON Lines as the loop runs.
+"""Per-example predictions files: streamed as the loop runs, read back.
 
 A run saved with predictions (`--config.eval.save_predictions=True`, or
 `tf_topk.evaluate(..., predictions_dir=...)`) writes, for every example
@@ -17,23 +17,31 @@ exactly once (padding excluded), one line of
 - `top_classes` / `top_scores`: the `NUM_TOP` best classes and the model's
   scores for them, best first (fewer for a model with fewer classes).
 
-Each worker of a multi-worker run writes its own file, in the order it
-evaluated its examples; `tf_topk.analysis.load_predictions` reads them all.
+Each worker of a multi-worker run writes its own file (`Writer`), in the
+order it evaluated its examples; `load(workdir)` reads them all back into
+one `Predictions` record of arrays sorted by id (the paired comparison
+reads the arrays; the HTML report reads `Predictions.records()`, one
+`Prediction` per example). `tf_topk.analysis.load_predictions` is the old
+name of `load`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from tf_topk import distribute, listeners
+from tf_topk.runs import files
 
-DIRECTORY = "predictions"
+# Classes (and scores) kept per example; a line holds 1 to NUM_TOP.
 NUM_TOP = 10
+_KEYS = ("id", "labels", "top_classes", "top_scores")
 
 
 # The names `file_name` gives: (worker, number of workers).
@@ -142,6 +150,7 @@ class Writer:
         return self._file.tell()
 
     def close(self) -> None:
+        """Closes the file (`flush` first to make it durable)."""
         self._file.close()
 
 
@@ -170,30 +179,180 @@ def top(outputs: tf.Tensor, num_classes: int) -> tuple[tf.Tensor, tf.Tensor]:
     return classes, scores
 
 
-def write_step(
-    writer: Writer, element, local_outputs, strategy: tf.distribute.Strategy
-) -> None:
-    """Writes one step's rows of this worker (its replicas, in order).
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One example's line: its id, true labels and best classes.
 
-    Args:
-        writer: this worker's writer.
-        element: the step's (images, labels, weights[, ids]) batch.
-        local_outputs: the step's local results, one
-            (weight sum, top classes, top scores) per local replica.
-        strategy: the strategy the step ran under.
+    Attributes:
+        id: the example id.
+        labels: the true class indices (none for an unlabeled example).
+        top_classes: the best classes, best first.
+        top_scores: the model's scores of `top_classes`.
     """
 
-    def local(value):
-        parts = strategy.experimental_local_results(value)
-        return np.concatenate([np.asarray(part) for part in parts])
+    id: str
+    labels: tuple[int, ...]
+    top_classes: tuple[int, ...]
+    top_scores: tuple[float, ...]
 
-    _, labels, weights, *ids = element
-    writer.write(
-        local(ids[0]) if ids else None,
-        local(labels),
-        np.concatenate([np.asarray(part[1]) for part in local_outputs]),
-        np.concatenate([np.asarray(part[2]) for part in local_outputs]),
-        local(weights),
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Predictions:
+    """One run's saved predictions, all workers' files together (`load`).
+
+    Attributes:
+        ids: str [N], ascending; the arrays below follow the same order.
+        labels: int64 [N] for single-label data, else int64 [N, L] for
+            multi-label: rows ascending, -1 padded (may be all -1: ReaL).
+        top_classes: int64 [N, NUM_TOP], best first; -1 pads (fewer
+            classes).
+        top_scores: float64 [N, NUM_TOP], their scores; NaN pads.
+        source: the run's workdir (names the run in messages).
+    """
+
+    ids: np.ndarray
+    labels: np.ndarray
+    top_classes: np.ndarray
+    top_scores: np.ndarray
+    source: str = ""
+
+    def label_sets(self, width: int = 1) -> np.ndarray:
+        """Labels as int64 [N, max(L, width)], -1 padded."""
+        labels = self.labels.reshape(len(self.labels), -1)
+        extra = max(0, width - labels.shape[1])
+        return np.pad(labels, ((0, 0), (0, extra)), constant_values=-1)
+
+    def records(self) -> list[Prediction]:
+        """One `Prediction` per example, in id order, padding dropped."""
+        return [
+            Prediction(
+                id=str(example_id),
+                labels=tuple(int(c) for c in true if c >= 0),
+                top_classes=tuple(int(c) for c in classes if c >= 0),
+                top_scores=tuple(
+                    float(s) for s, c in zip(scores, classes) if c >= 0
+                ),
+            )
+            for example_id, true, classes, scores in zip(
+                self.ids, self.label_sets(), self.top_classes, self.top_scores
+            )
+        ]
+
+
+def saved(workdir: str) -> bool:
+    """Whether the run in `workdir` saved any predictions file."""
+    directory = os.path.join(workdir, files.PREDICTIONS_DIR)
+    return tf.io.gfile.isdir(directory) and any(
+        FILE_PATTERN.match(name.rstrip("/"))
+        for name in tf.io.gfile.listdir(directory)
+    )
+
+
+def _prediction_files(workdir: str) -> list[str]:
+    """The run's predictions files, one per worker, in worker order."""
+    directory = os.path.join(workdir, files.PREDICTIONS_DIR)
+    found = []
+    if tf.io.gfile.isdir(directory):
+        found = sorted(
+            filter(FILE_PATTERN.match, tf.io.gfile.listdir(directory))
+        )
+    expected = []
+    if found:
+        num_workers = int(FILE_PATTERN.match(found[-1]).group(2))
+        expected = [file_name(i, num_workers) for i in range(num_workers)]
+    if not found or found != expected:
+        raise FileNotFoundError(
+            f"Run {workdir!r} has no complete set of saved predictions in "
+            f"{directory}: found {found}, expected one predictions-NNNNN-of-"
+            "NNNNN.jsonl file per worker. Evaluate it again with "
+            "--config.eval.save_predictions=True (CLI) or tf_topk.evaluate("
+            "..., predictions_dir=...), then compare again."
+        )
+    return [os.path.join(directory, name) for name in expected]
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _parse_line(line: str, where: str) -> tuple[str, list, list, list]:
+    """(id, labels, top_classes, top_scores) of one line; else ValueError."""
+    problem = (
+        f"{where}: expected a JSON object with a non-empty string `id`, "
+        f"`labels` (class indices), 1 to {NUM_TOP} `top_classes` (class "
+        "indices) and as many numeric `top_scores`. Received: "
+        f"{line.strip()[:200]!r}"
+    )
+    try:
+        example = tuple(json.loads(line)[key] for key in _KEYS)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(problem) from e
+    example_id, labels, classes, scores = example
+    if not (
+        isinstance(example_id, str)
+        and example_id
+        and all(isinstance(v, list) for v in (labels, classes, scores))
+        and 0 < len(classes) == len(scores) <= NUM_TOP
+        and all(map(_is_index, labels + classes))
+        and all(type(x) in (int, float) for x in scores)
+    ):
+        raise ValueError(problem)
+    return example
+
+
+def _padded(rows: list[list], width: int, fill, dtype) -> np.ndarray:
+    array = np.full((len(rows), width), fill, dtype=dtype)
+    for i, row in enumerate(rows):
+        array[i, : len(row)] = row
+    return array
+
+
+def load(workdir: str) -> Predictions:
+    """Reads a run's saved predictions (all workers' files, line by line).
+
+    Args:
+        workdir: the run's folder (holds `predictions/`).
+
+    Returns:
+        The predictions, sorted by id.
+
+    Raises:
+        FileNotFoundError: no (complete) set of predictions files; names
+            the run and `--config.eval.save_predictions=True`.
+        ValueError: a malformed line (names file and line) or an id seen
+            twice (names it, both lines).
+    """
+    columns: tuple[list, ...] = ([], [], [], [])
+    seen: dict[str, str] = {}
+    for path in _prediction_files(workdir):
+        with tf.io.gfile.GFile(path) as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                example = _parse_line(line, where)
+                if example[0] in seen:
+                    raise ValueError(
+                        f"Example id {example[0]!r} appears twice: at "
+                        f"{seen[example[0]]} and at {where}. Each example "
+                        "must be evaluated once: evaluate the run again."
+                    )
+                seen[example[0]] = where
+                for column, value in zip(columns, example):
+                    column.append(value)
+    ids, labels, classes, scores = columns
+    order = np.argsort(np.array(ids, dtype=str), kind="stable")
+    if all(len(row) == 1 for row in labels):
+        label_array = np.array([row[0] for row in labels], dtype=np.int64)
+    else:
+        width = max(len(row) for row in labels)
+        label_array = _padded(list(map(sorted, labels)), width, -1, np.int64)
+    return Predictions(
+        ids=np.array(ids, dtype=str)[order],
+        labels=label_array[order],
+        top_classes=_padded(classes, NUM_TOP, -1, np.int64)[order],
+        top_scores=_padded(scores, NUM_TOP, np.nan, np.float64)[order],
+        source=workdir,
     )
 
 
