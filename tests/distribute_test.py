@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import distribute, evaluation, testing
+from tf_topk import distribute, evaluation, progress, testing
 from tf_topk.runs import files
 
 _HELPER = os.path.join(os.path.dirname(__file__), "multiworker_main.py")
@@ -503,8 +503,7 @@ class MirroredTest(tf.test.TestCase, parameterized.TestCase):
             expected_num_examples=1001,
             batch_size=64,
             jit_compile=jit_compile,
-            progress="log",
-            log_every_n_examples=500,
+            progress=progress.Progress("log", log_every_n_examples=500),
         )
         self.assertEqual(strategy.num_replicas_in_sync, num_devices)
         self.assertEqual(result.num_examples, 1001)

@@ -78,14 +78,19 @@ class PredictionsTest(tf.test.TestCase, parameterized.TestCase):
         self.workdir = self.create_tempdir().full_path
         self.directory = os.path.join(self.workdir, files.PREDICTIONS_DIR)
 
-    def evaluate(self, data, **kwargs):
+    def evaluate(self, data, *, checkpoint=None, **kwargs):
+        """Evaluates with a predictions Recorder (and a Checkpointer of
+        the `checkpoint` keyword arguments)."""
+        hooks = [predictions.Recorder(self.directory)]
+        if checkpoint is not None:
+            hooks.append(checkpoints.Checkpointer(**checkpoint))
         return evaluation.evaluate(
             self.model,
             data,
             ks=(1, 5),
             expected_num_examples=NUM_EXAMPLES,
             progress="none",
-            predictions_dir=self.directory,
+            listeners=hooks,
             **kwargs,
         )
 
@@ -149,13 +154,15 @@ class PredictionsTest(tf.test.TestCase, parameterized.TestCase):
         self.evaluate(data)
         whole = read_lines(self.directory)
         with stop_at_step(step), self.assertRaises(checkpoints.Interrupted):
-            self.evaluate(data, checkpoint_dir=checkpoint_dir, resume=False)
+            self.evaluate(
+                data, checkpoint=dict(directory=checkpoint_dir, resume=False)
+            )
         self.assertLen(read_lines(self.directory), 4 * step)
         # A line written after the checkpoint (a hard kill) is dropped.
         path = os.path.join(self.directory, os.listdir(self.directory)[0])
         with open(path, "a") as f:
             f.write('{"id": "img-99", "labels": [0]')
-        resumed = self.evaluate(data, checkpoint_dir=checkpoint_dir)
+        resumed = self.evaluate(data, checkpoint=dict(directory=checkpoint_dir))
         self.assertEqual(resumed.resumed_from, 4 * step)
         self.assertEqual(read_lines(self.directory), whole)
 
@@ -204,7 +211,10 @@ class LoadPredictionsTest(tf.test.TestCase):
             f"{os.path.join(workdir, 'predictions')}: found [], expected one",
         )
         self.assertIn("--config.eval.save_predictions=True", message)
-        self.assertIn("tf_topk.evaluate(..., predictions_dir=...)", message)
+        self.assertIn(
+            "tf_topk.evaluate(..., listeners=[predictions.Recorder(...)])",
+            message,
+        )
 
     def test_missing_worker_file_is_refused(self):
         workdir = write_run(self.get_temp_dir(), [[line("a", [0], [0])], []])

@@ -1,9 +1,9 @@
 """Per-example predictions files: streamed as the loop runs, read back.
 
 A run saved with predictions (`--config.eval.save_predictions=True`, or
-`tf_topk.evaluate(..., predictions_dir=...)`) writes, for every example
-exactly once (padding excluded), one line of
-`<predictions_dir>/predictions-<worker>-of-<workers>.jsonl`:
+`tf_topk.evaluate(..., listeners=[predictions.Recorder(directory)])`)
+writes, for every example exactly once (padding excluded), one line of
+`<directory>/predictions-<worker>-of-<workers>.jsonl`:
 
     {"id": "n01440764/ILSVRC2012_val_00000293.JPEG", "labels": [0],
      "top_classes": [0, 391, ...], "top_scores": [0.93, 0.02, ...]}
@@ -266,7 +266,7 @@ def _prediction_files(workdir: str) -> list[str]:
             f"{directory}: found {found}, expected one predictions-NNNNN-of-"
             "NNNNN.jsonl file per worker. Evaluate it again with "
             "--config.eval.save_predictions=True (CLI) or tf_topk.evaluate("
-            "..., predictions_dir=...), then compare again."
+            "..., listeners=[predictions.Recorder(...)]), then compare again."
         )
     return [os.path.join(directory, name) for name in expected]
 
