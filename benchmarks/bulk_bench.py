@@ -3,7 +3,7 @@ without the decoded-image cache, measured in the same run.
 
 Writes photo-like 500 x 375 JPEGs in class folders, then:
 
-1. Bulk runs: a bulk command (`tf_topk.main.run` on a config with
+1. Bulk runs: a bulk command (`tf_topk.cli.run.run` on a config with
    `config.runs`) of three runs of a model so small that the input
    dominates, all at the default 224 preprocessing (resize with antialias,
    centre crop). Prints each run's input time (the loop's wait for the
@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from tf_topk import callbacks, datasets, main, presets, testing  # noqa: E402
+from tf_topk import callbacks, datasets, testing  # noqa: E402
+from tf_topk.cli import presets, run  # noqa: E402
 
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 256, "JPEGs to generate.")
 _NUM_CLASSES = 5
@@ -63,7 +64,7 @@ def load_config(name: str):
 
 def bulk_input_times(directory: str, cache: str) -> list[float]:
     with tempfile.TemporaryDirectory() as workdir:
-        outcome = main.run(bulk_config(directory, cache), workdir)
+        outcome = run.run(bulk_config(directory, cache), workdir)
     return [r.input_time_s for r in outcome.results.values()]
 
 

@@ -32,7 +32,7 @@ resnet50 74.9 / 92.1, mobilenet (alpha 1.0) 70.9 / 89.9, mobilenet_v2
 71.3 / 90.1, efficientnet_b0 77.1 / 93.3.
 """
 
-from tf_topk import presets
+from tf_topk.cli import presets
 
 
 def get_config(arg=None):

@@ -12,7 +12,7 @@ Presets are those of configs/imagenet.py (any registry model, "+" joins an
 ensemble); every field can be overridden as there.
 """
 
-from tf_topk import presets
+from tf_topk.cli import presets
 
 
 def get_config(arg=None):

@@ -16,7 +16,7 @@ known (e.g. 7 of 10). Nothing is downloaded.
 
 from ml_collections import config_dict
 
-from tf_topk import presets
+from tf_topk.cli import presets
 
 
 def get_config(arg=None):

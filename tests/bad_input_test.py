@@ -1,10 +1,10 @@
 """Bad input, end to end: each mistake a user can make is refused clearly.
 
-Every case goes through `main.run` (or the command line) on tiny generated
-data and checks the rendered message: it names the argument or config path,
-the value received and the fix (STYLE.md, "Errors"). After a failing run
-the workdir holds nothing that looks like a result: no results.json, no
-per_class.csv, no TensorBoard events and no `*.tmp-*` file
+Every case goes through `tf_topk.cli.run.run` (or the command line) on tiny
+generated data and checks the rendered message: it names the argument or
+config path, the value received and the fix (STYLE.md, "Errors"). After a
+failing run the workdir holds nothing that looks like a result: no
+results.json, no per_class.csv, no TensorBoard events and no `*.tmp-*` file
 (tf_topk.runs.files writes atomically, and results.json last).
 
 Not errors, and checked as behaviour: NaN outputs count as wrong and are
@@ -21,16 +21,17 @@ import json
 import os
 import re
 
+import cli_main_test
 import keras
-import main_test
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import main, testing
+from tf_topk import testing
+from tf_topk.cli import main, run
 from tf_topk.runs import files
 
-NUM_CLASSES = main_test.NUM_CLASSES  # 5
+NUM_CLASSES = cli_main_test.NUM_CLASSES  # 5
 NUM_EXAMPLES = 10  # Batch 4: a partial last batch.
 # The smoke images paint class i % 5 into image i; labels agree on the
 # first 7. Class 0 is painted into images 0 and 5, both labelled right.
@@ -464,8 +465,8 @@ class BadInputTestCase(tf.test.TestCase, parameterized.TestCase):
         self.dir = self.create_tempdir().full_path
         self.images = os.path.join(self.dir, "images")
         os.makedirs(self.images)
-        main_test.write_smoke_images(self.images)
-        self.config = main_test.load_config_module("smoke").get_config()
+        cli_main_test.write_smoke_images(self.images)
+        self.config = cli_main_test.load_config_module("smoke").get_config()
         self.config.data.path = self.images
         self.workdir = os.path.join(self.dir, "workdir")
 
@@ -502,7 +503,7 @@ class RunRefusesBadInputTest(BadInputTestCase):
     ):
         setup(self)
         with self.assertRaisesRegex(error, self.pattern(regex)):
-            main.run(self.config, self.workdir)
+            run.run(self.config, self.workdir)
         if os.path.isfile(self.workdir):  # The workdir_is_a_file case.
             with open(self.workdir) as f:
                 self.assertEqual(f.read(), "not a folder")
@@ -516,7 +517,7 @@ class NotErrorsTest(BadInputTestCase):
     def test_truncated_jpeg_skipped_and_listed_with_skip_corrupt(self):
         truncate_first_image(self)
         self.config.data.skip_corrupt = True
-        result = main.run(self.config, None)
+        result = run.run(self.config, None)
         self.assertEqual(result.num_examples, NUM_EXAMPLES - 1)
         # Image 0 (class 0) was labelled right: 6 of the 9 left are.
         self.assertEqual(result.correct[1], 6)
@@ -529,7 +530,7 @@ class NotErrorsTest(BadInputTestCase):
     def test_nan_outputs_count_as_wrong_and_are_reported(self):
         with self.config.unlocked():
             self.config.model.weights = "bad_input_test:nan_model"
-        result = main.run(self.config, self.workdir)
+        result = run.run(self.config, self.workdir)
         # Images 0 and 5 (class 0, both labelled right) have NaN logits.
         self.assertEqual(result.nonfinite, 2)
         self.assertEqual(result.num_examples, NUM_EXAMPLES)
@@ -540,14 +541,15 @@ class NotErrorsTest(BadInputTestCase):
         self.assertEqual(record["nonfinite"], 2)
         self.assertEqual(record["top1_correct"], 5)
         self.assertIn(
-            "2 non-finite predictions", main._summary(result, "nan_oracle")
+            "2 non-finite predictions",
+            main.printed_summary(result, "nan_oracle"),
         )
 
     def test_float16_outputs_count_as_float32_ones(self):
-        reference = main.run(self.config, None)
+        reference = run.run(self.config, None)
         with self.config.unlocked():
             self.config.model.weights = "bad_input_test:float16_model"
-        result = main.run(self.config, None)
+        result = run.run(self.config, None)
         self.assertEqual(result.correct, reference.correct)
         self.assertEqual(result.correct[1], 7)
         self.assertEqual(result.nonfinite, 0)
@@ -608,9 +610,9 @@ class CommandLineRefusesBadInputTest(BadInputTestCase):
         if self._testMethodName.endswith("workdir_is_a_file"):
             workdir_is_a_file(self)
         values = dict(
-            configs=main_test.CONFIGS, images=self.images, tmp=self.dir
+            configs=cli_main_test.CONFIGS, images=self.images, tmp=self.dir
         )
-        completed = main_test.run_cli(
+        completed = cli_main_test.run_cli(
             *[arg.format(**values) for arg in args],
             f"--workdir={self.workdir}",
         )
@@ -621,8 +623,8 @@ class CommandLineRefusesBadInputTest(BadInputTestCase):
             self.assertNothingHalfWritten(self.workdir)
 
     def test_nan_outputs_reported_in_the_table_and_results(self):
-        completed = main_test.run_cli(
-            f"--config={main_test.CONFIGS}/smoke.py",
+        completed = cli_main_test.run_cli(
+            f"--config={cli_main_test.CONFIGS}/smoke.py",
             f"--config.data.path={self.images}",
             "--config.model.weights=bad_input_test:nan_model",
             f"--workdir={self.workdir}",

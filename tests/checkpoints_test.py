@@ -18,7 +18,7 @@ import conftest
 import keras
 import tensorflow as tf
 from absl.testing import parameterized
-from main_test import CONFIGS, REPO, write_smoke_images
+from cli_main_test import CONFIGS, REPO, write_smoke_images
 
 from tf_topk import checkpoints, evaluation, listeners, testing
 

@@ -1,6 +1,6 @@
 """`python -m tf_topk`: the tf-topk command line."""
 
-from tf_topk import main
+from tf_topk.cli import main
 
 if __name__ == "__main__":
     main.entrypoint()

@@ -263,6 +263,15 @@ def read_results(workdir: str) -> dict[str, Any]:
             f"Received: workdir={workdir!r} ({path} does not exist); run "
             "`tf-topk --workdir=...` first or pass that run's workdir"
         )
+    return _json_object(path)
+
+
+def _json_object(path: str) -> dict[str, Any]:
+    """The JSON object in `path`.
+
+    Raises:
+        ValueError: the file is not JSON, or not an object (names it).
+    """
     with tf.io.gfile.GFile(path) as f:
         text = f.read()
     try:
@@ -274,6 +283,20 @@ def read_results(workdir: str) -> dict[str, Any]:
             f"{path} must hold a JSON object. Received: {text[:200]!r}"
         )
     return record
+
+
+def read_bulk_progress(workdir: str) -> dict[str, Any] | None:
+    """The marker an interrupted bulk command left (`complete`, `config`);
+    None when there is none, or it is unreadable (a command then starts
+    afresh)."""
+    path = os.path.join(workdir, BULK_PROGRESS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    try:
+        return _json_object(path)
+    except ValueError as e:
+        logging.warning("Ignoring %s: %s", path, e)
+        return None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,8 @@ Config files are read by path (`--config=configs/x.py:preset`), so the code
 they share lives here, importable (as big_vision's configs import
 `big_vision.configs.common`). Each builder returns a locked `ConfigDict`
 with the sections `model`, `members`, `data`, `preprocess`, `eval` and the
-run-level fields; `tf_topk.main.run` is the only reader of a whole config.
+run-level fields; `tf_topk.cli.requests.from_config` turns one into typed
+records.
 """
 
 import copy

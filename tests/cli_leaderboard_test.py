@@ -1,4 +1,4 @@
-"""Tests of the bulk-run leaderboard: rows, leaderboard.csv, leaderboard.md."""
+"""Tests of tf_topk.cli.leaderboard: rows, leaderboard.csv, leaderboard.md."""
 
 import csv
 import dataclasses
@@ -8,7 +8,8 @@ import os
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import leaderboard, results
+from tf_topk import results, testing
+from tf_topk.cli import leaderboard
 
 # 504 of 650 top-1, 618 of 650 top-5: 0.77538..., 0.95077...
 TOP1 = 504 / 650
@@ -30,7 +31,7 @@ def preprocessing(**overrides):
 
 
 def make_metadata(**overrides):
-    """What tf_topk.main writes for one model."""
+    """What tf_topk.cli.run.run_one writes for one model."""
     metadata = dict(
         model={"name": "mobilenet", "alpha": 0.25, "image_size": 224},
         members=None,
@@ -62,7 +63,7 @@ def make_result(correct=None, *, num_scored=650, **overrides):
         metadata=make_metadata(),
     )
     fields.update(overrides)
-    return results.EvalResult(**fields)
+    return testing.eval_result(**fields)
 
 
 @dataclasses.dataclass(frozen=True)

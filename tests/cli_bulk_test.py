@@ -1,7 +1,8 @@
-"""Tests of bulk runs: config.runs, the leaderboard, decoding once, resume.
+"""Tests of tf_topk.cli.bulk: config.runs, the leaderboard, decoding once,
+resume.
 
 The smoke config's oracle gets exactly 7/10 top-1 and 10/10 top-5 on the
-images `main_test.write_smoke_images` paints, at any input size.
+images `cli_main_test.write_smoke_images` paints, at any input size.
 """
 
 import csv
@@ -13,16 +14,10 @@ import conftest
 import keras
 import tensorflow as tf
 from absl.testing import parameterized
-from main_test import load_config_module, run_cli, write_smoke_images
+from cli_main_test import load_config_module, run_cli, write_smoke_images
 
-from tf_topk import (
-    bulk,
-    checkpoints,
-    input_stage,
-    leaderboard,
-    main,
-    presets,
-)
+from tf_topk import checkpoints, input_stage
+from tf_topk.cli import bulk, leaderboard, presets, run
 from tf_topk.runs import files
 
 
@@ -57,16 +52,16 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         config = self.config()
         config.runs.run1.image_size = 16
         config.runs.run2.weights = "tf_topk.testing:no_such_model"
-        outcome = main.run(config, self.workdir)
+        outcome = run.run(config, self.workdir)
 
         self.assertTrue(outcome.failed)
         self.assertEqual(sorted(outcome.results), ["run0", "run1"])
-        for run in ("run0", "run1"):
-            with open(os.path.join(self.workdir, run, "results.json")) as f:
+        for name in ("run0", "run1"):
+            with open(os.path.join(self.workdir, name, "results.json")) as f:
                 record = json.load(f)
             self.assertEqual(record["top1_correct"], 7)
             self.assertEqual(record["top5_correct"], 10)
-            self.assertEqual(record["config"]["bulk_run"], run)
+            self.assertEqual(record["config"]["bulk_run"], name)
         self.assertFalse(os.path.exists(os.path.join(self.workdir, "cache")))
         self.assertFalse(
             os.path.exists(os.path.join(self.workdir, files.BULK_PROGRESS_FILE))
@@ -106,8 +101,8 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
     def test_counts_equal_the_single_runs(self):
         single = load_config_module("smoke").get_config()
         single.data.path = self.images
-        expected = main.run(single, None)
-        outcome = main.run(self.config(2), self.workdir)
+        expected = run.run(single, None)
+        outcome = run.run(self.config(2), self.workdir)
         for result in outcome.results.values():
             self.assertEqual(result.correct, expected.correct)
             self.assertEqual(result.ties, expected.ties)
@@ -116,15 +111,17 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
     def run_damaging_after_first(self, config):
         """bulk.run, with the images damaged once the first run is done."""
         calls = []
+        run_one = run.run_one
 
-        def run_one(single, workdir, inputs):
-            result = main._run_one(single, workdir, inputs)
+        def damaging(request, workdir, *, inputs=None):
+            result = run_one(request, workdir, inputs=inputs)
             if not calls:
                 damage_images(self.images)
-            calls.append(single.bulk_run)
+            calls.append(request.bulk_run)
             return result
 
-        return bulk.run(config, self.workdir, run_one=run_one)
+        with mock.patch.object(run, "run_one", side_effect=damaging):
+            return bulk.run(config, self.workdir)
 
     def test_runs_of_one_preprocessing_decode_once(self):
         config = self.config()
@@ -154,31 +151,34 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
     def test_interrupted_command_resumes_where_it_stopped(self):
         config = self.config()
         calls = []
+        run_one = run.run_one
 
-        def interrupt_run1(single, workdir, inputs):
-            calls.append(single.bulk_run)
-            if single.bulk_run == "run1" and calls.count("run1") == 1:
+        def interrupt_run1(request, workdir, *, inputs=None):
+            calls.append(request.bulk_run)
+            if request.bulk_run == "run1" and calls.count("run1") == 1:
                 raise checkpoints.Interrupted("SIGTERM", 4, 10, workdir)
-            return main._run_one(single, workdir, inputs)
+            return run_one(request, workdir, inputs=inputs)
 
+        patch = mock.patch.object(run, "run_one", side_effect=interrupt_run1)
+        self.enter_context(patch)
         stale = os.path.join(self.workdir, "leaderboard.md")
         with open(stale, "w") as f:
             f.write("an earlier command's table")
         with self.assertRaises(checkpoints.Interrupted):
-            bulk.run(config, self.workdir, run_one=interrupt_run1)
+            bulk.run(config, self.workdir)
         self.assertFalse(os.path.exists(stale))
         marker = os.path.join(self.workdir, files.BULK_PROGRESS_FILE)
         self.assertTrue(os.path.exists(marker))
         self.assertFalse(
             os.path.exists(os.path.join(self.workdir, "leaderboard.csv"))
         )
-        outcome = bulk.run(config, self.workdir, run_one=interrupt_run1)
+        outcome = bulk.run(config, self.workdir)
         # run0 is read from its results.json, not evaluated again.
         self.assertEqual(calls, ["run0", "run1", "run1", "run2"])
         self.assertEqual([r.top1_correct for r in outcome.rows], [7, 7, 7])
         self.assertFalse(os.path.exists(marker))
         # A finished command leaves nothing to resume: all run again.
-        bulk.run(config, self.workdir, run_one=interrupt_run1)
+        bulk.run(config, self.workdir)
         self.assertEqual(calls[4:], ["run0", "run1", "run2"])
 
     def test_a_changed_config_does_not_resume(self):
@@ -187,13 +187,15 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         with open(marker, "w") as f:
             json.dump({"complete": False, "config": {"other": 1}}, f)
         calls = []
+        run_one = run.run_one
 
-        def run_one(single, workdir, inputs):
-            calls.append(single.bulk_run)
-            return main._run_one(single, workdir, inputs)
+        def counting(request, workdir, *, inputs=None):
+            calls.append(request.bulk_run)
+            return run_one(request, workdir, inputs=inputs)
 
-        bulk.run(config, self.workdir, run_one=run_one)
-        bulk.run(config, self.workdir, run_one=run_one)
+        with mock.patch.object(run, "run_one", side_effect=counting):
+            bulk.run(config, self.workdir)
+            bulk.run(config, self.workdir)
         self.assertEqual(calls, ["run0", "run0"])
 
     def test_input_limited_run_warns_with_the_remedies(self):
@@ -206,7 +208,7 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
             mock.patch.object(input_stage, "measure", return_value=slow),
             self.assertLogs(level="WARNING") as logs,
         ):
-            result = main.run(single, self.workdir)
+            result = run.run(single, self.workdir)
         self.assertTrue(result.input_limited)
         self.assertEqual(result.input_images_per_s, 0.5)
         text = "\n".join(logs.output)
@@ -218,7 +220,7 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         self.assertTrue(throughput["input_limited"])
 
     def test_measured_input_rate_is_recorded(self):
-        result = main.run(self.config(1), None).results["run0"]
+        result = run.run(self.config(1), None).results["run0"]
         self.assertGreater(result.input_images_per_s, 0)
         self.assertIsNotNone(result.input_limited)
         self.assertGreater(result.metadata["num_parameters"], -1)
@@ -232,12 +234,12 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
             r"set it per ensemble run, e\.g\. "
             r"--config\.runs\.run1\.ensemble_weights=2,1\. Received: '2,1'$",
         ):
-            main.run(config, self.workdir)
+            run.run(config, self.workdir)
 
     def test_errors_name_the_run_path(self):
         config = self.config(2)
         config.runs.run1.class_subset = ","
-        outcome = main.run(config, None)
+        outcome = run.run(config, None)
         self.assertIn("`config.runs.run1.class_subset`", outcome.rows[1].error)
 
     def test_cli_prints_the_leaderboard_and_fails_when_a_run_failed(self):
@@ -273,9 +275,9 @@ class RealImagesBulkTest(tf.test.TestCase):
         weights = conftest.ASSETS / "weights"
         images = conftest.ASSETS / "imagenet" / "val_acuity650"
         config = presets.imagenet("mobilenet,mobilenet,mobilenet")
-        for run, alpha in (("run0", 0.75), ("run1", 0.25), ("run2", 0.5)):
-            config.runs[run].alpha = alpha
-            config.runs[run].weights = str(
+        for name, alpha in (("run0", 0.75), ("run1", 0.25), ("run2", 0.5)):
+            config.runs[name].alpha = alpha
+            config.runs[name].weights = str(
                 weights / f"mobilenet_{alpha}_224.weights.h5"
             )
         config.data.source = "files"
@@ -284,7 +286,7 @@ class RealImagesBulkTest(tf.test.TestCase):
         config.data.batch_size = 50
         config.eval.progress = "none"
         workdir = self.create_tempdir().full_path
-        outcome = main.run(config, workdir)
+        outcome = run.run(config, workdir)
         counts = [(r.top1_correct, r.top5_correct) for r in outcome.rows]
         self.assertEqual(counts, [(504, 618), (438, 569), (None, None)])
         self.assertEqual([r.status for r in outcome.rows][2], "failed")
@@ -310,79 +312,14 @@ class RealImagesBulkTest(tf.test.TestCase):
         self.assertStartsWith(table[-1], "| run2 |")
 
 
-class BulkConfigTest(tf.test.TestCase):
-    def test_commas_make_runs_and_a_preset_may_repeat(self):
-        config = presets.imagenet("mobilenet,resnet50,mobilenet+resnet50")
-        self.assertEqual(list(config.runs), ["run0", "run1", "run2"])
-        self.assertEqual(
-            config.model.name, "mobilenet,resnet50,mobilenet+resnet50"
-        )
-        self.assertEqual(config.runs.run0.weights, "imagenet")
-        self.assertEqual(config.runs.run2.name, "mobilenet+resnet50")
-        self.assertEqual(config.runs.run2.members.member1.name, "resnet50")
-        twice = presets.imagenet("mobilenet,mobilenet")
-        twice.runs.run1.alpha = 0.25
-        self.assertEqual(
-            presets.run_overrides(twice.runs.run1), {"alpha": 0.25}
-        )
-        self.assertEqual(presets.run_overrides(twice.runs.run0), {})
-
-    def test_run_config_is_a_one_run_config(self):
-        config = presets.imagenet("mobilenet,mobilenet+resnet50")
-        config.runs.run0.alpha = 0.5
-        config.runs.run1.ensemble_weights = "2,1"
-        config.data.batch_size = 8
-        first = presets.run_config(config, "run0")
-        self.assertEqual(first.model.alpha, 0.5)
-        self.assertEqual(first.runs.to_dict(), {})
-        self.assertEqual(first.data.batch_size, 8)
-        self.assertEqual(
-            presets.model_sections(first), {"config.runs.run0": first.model}
-        )
-        second = presets.run_config(config, "run1")
-        self.assertEqual(second.model.name, "mobilenet+resnet50")
-        self.assertEqual(second.ensemble_weights, "2,1")
-        self.assertEqual(
-            list(presets.model_sections(second)),
-            [
-                "config.runs.run1.members.member0",
-                "config.runs.run1.members.member1",
-            ],
-        )
-        self.assertEqual(
-            presets.run_overrides(config.runs.run1),
-            {"ensemble_weights": "2,1"},
-        )
-
-    def test_model_level_override_is_refused_in_bulk(self):
-        config = presets.imagenet("mobilenet,resnet50")
-        with self.assertRaises(AttributeError):
-            config.model.alpha = 0.5
-
-    def test_unknown_preset_in_a_list(self):
-        with self.assertRaisesRegex(
-            ValueError, r"^Unknown preset 'resnet5' in configs/imagenet\.py:"
-        ):
-            presets.imagenet("mobilenet,resnet5")
-
-    def test_tfds_variant_sets_the_class_subset_of_every_run(self):
-        config = presets.tfds_variant(
-            "mobilenet,mobilenet+resnet50",
-            name="imagenet_a",
-            split="test",
-            class_subset="labels_in_data",
-        )
-        self.assertEqual(config.runs.run0.class_subset, "labels_in_data")
-        for member in config.runs.run1.members.values():
-            self.assertEqual(member.class_subset, "labels_in_data")
-
+class SharedPreprocessingTest(tf.test.TestCase):
     def test_only_preprocessings_of_several_runs_are_cached(self):
         config = presets.imagenet("mobilenet,mobilenet,resnet50,inception_v3")
         config.runs.run1.image_size = 128
         # ResNet50 differs from MobileNet only in preprocess_input (inside
         # the model): the same input. Inception V3 reads 299 pixels.
         with self.assertLogs(level="INFO") as logs:
-            shared = bulk._shared_preprocessing(config)
+            shared = bulk.shared_preprocessing(bulk.run_requests(config))
         self.assertLen(shared, 1)
         (views,) = shared
         self.assertEqual([v.image_size for v in views], [224])
@@ -391,12 +328,5 @@ class BulkConfigTest(tf.test.TestCase):
         )
         # A model outside the registry: its input is known once built.
         smoke = load_config_module("smoke").get_config("2")
-        self.assertIsNone(bulk._shared_preprocessing(smoke))
-
-    def test_smoke_runs_argument(self):
-        config = load_config_module("smoke").get_config("2")
-        self.assertEqual(list(config.runs), ["run0", "run1"])
-        with self.assertRaisesRegex(
-            ValueError, r"^configs/smoke\.py takes no preset, or a number"
-        ):
-            load_config_module("smoke").get_config("resnet50")
+        smoke.data.path = self.create_tempdir().full_path
+        self.assertIsNone(bulk.shared_preprocessing(bulk.run_requests(smoke)))

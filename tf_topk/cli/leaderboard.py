@@ -151,9 +151,10 @@ def row(run: str, model: str, result: results.EvalResult) -> Row:
         run: the run's name, e.g. "run0".
         model: what was evaluated, e.g. `describe_model("mobilenet",
             {"alpha": 0.25})`.
-        result: the run's result; its `metadata` (as `tf_topk.main` writes
-            it) gives the published figures, parameters, input size and
-            preprocessing. Missing metadata leaves those cells empty.
+        result: the run's result; its `metadata` (as
+            `tf_topk.cli.run.run_one` writes it) gives the published
+            figures, parameters, input size and preprocessing. Missing
+            metadata leaves those cells empty.
 
     Returns:
         A `Row` with status "ok".

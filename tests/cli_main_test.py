@@ -1,4 +1,5 @@
-"""Tests of the command line, the config files and the results files."""
+"""Tests of tf_topk.cli.main and tf_topk.cli.run: the command line, one run
+from its config to its results files."""
 
 import csv
 import glob
@@ -18,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tf_topk import diagnostics, imagenet, main, models, testing
+from tf_topk import diagnostics, imagenet, testing
+from tf_topk.cli import run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "configs")
@@ -92,7 +94,7 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_smoke_run_exact_accuracy_and_files_agree(self):
         workdir = self.create_tempdir().full_path
-        result = main.run(self.config, workdir)
+        result = run.run(self.config, workdir)
         self.assertEqual(result.num_examples, 10)
         top3 = expected_correct(self.images, 3)
         self.assertEqual(top3, 10)  # The 3 wrong ones tie at 0 below.
@@ -139,7 +141,7 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
             f.write(b"not an image")
         self.config.data.skip_corrupt = True
         workdir = self.create_tempdir().full_path
-        result = main.run(self.config, workdir)
+        result = run.run(self.config, workdir)
         self.assertEqual(result.num_examples, 10)
         with open(os.path.join(workdir, "results.json")) as f:
             record = json.load(f)
@@ -148,7 +150,7 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_multi_crop_from_config(self):
         self.config.data.num_crops = 10
-        result = main.run(self.config, None)
+        result = run.run(self.config, None)
         self.assertEqual(result.num_examples, 10)
         self.assertEqual(result.correct[1], 7)
         self.assertEqual(result.metadata["preprocessing"][0]["num_crops"], 10)
@@ -163,7 +165,7 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
             member1.kwargs.softmax = True
             self.config.members = {"member0": member0, "member1": member1}
             self.config.ensemble_weights = "2,1"
-        result = main.run(self.config, None)
+        result = run.run(self.config, None)
         self.assertEqual(result.correct[1], 7)
         self.assertLen(result.metadata["members"], 2)
 
@@ -209,18 +211,18 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
         target = self.config[section] if section else self.config
         target[key] = value
         with self.assertRaisesRegex(ValueError, message):
-            main.run(self.config, None)
+            run.run(self.config, None)
 
     def test_shortfall_diagnosed_only_beyond_the_interval(self):
         # 7/10 has the 95% interval [0.397, 0.892]: a published 0.8 lies
         # inside it (noise), a published 1.0 does not.
         self.config.eval.published_top1 = 0.8
-        result = main.run(self.config, None)
+        result = run.run(self.config, None)
         self.assertEqual(result.metadata["published"]["top1"], 0.8)
         self.assertEqual(result.metadata["diagnostics"], [])
 
         self.config.eval.published_top1 = 1.0
-        result = main.run(self.config, None)
+        result = run.run(self.config, None)
         causes = result.metadata["diagnostics"]
         self.assertIn("30.0% below the published figure", causes[-1])
         self.assertFalse([c for c in causes if c.startswith("CHECKED")])
@@ -232,7 +234,7 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
             diagnostics, "shortfall_causes", side_effect=RuntimeError("boom")
         ):
             with self.assertLogs(level="WARNING") as logs:
-                result = main.run(self.config, workdir)
+                result = run.run(self.config, workdir)
         self.assertIn("The shortfall diagnosis failed (boom)", logs.output[0])
         self.assertEqual(result.correct[1], 7)
         with open(os.path.join(workdir, "results.json")) as f:
@@ -245,19 +247,24 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
         # are labelled by the ILSVRC2012 validation ground truth.
         numbers = [1, 2, 3, 4]
         synsets = imagenet.synsets()
-        truth = [synsets.index(imagenet.validation_labels()[n - 1])
-                 for n in numbers]  # fmt: skip
+        truth = [
+            synsets.index(imagenet.validation_labels()[n - 1]) for n in numbers
+        ]
         directory = self.create_tempdir().full_path
         testing.write_ilsvrc_files(
-            directory, truth, truth, num_classes=1000, numbers=numbers,
+            directory,
+            truth,
+            truth,
+            num_classes=1000,
+            numbers=numbers,
             fmt="png",
-        )  # fmt: skip
+        )
         with self.config.unlocked():
             self.config.model.kwargs.num_classes = 1000
         self.config.data.source = "files"
         self.config.data.path = os.path.join(directory, "images")
         self.config.data.num_classes = 1000
-        result = main.run(self.config, None)
+        result = run.run(self.config, None)
         self.assertEqual(result.num_examples, 4)
         # Painted as their true class, so every label was read right.
         self.assertEqual(result.correct[1], 4)
@@ -274,7 +281,7 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
     def test_missing_data_path(self):
         self.config.data.path = os.path.join(self.images, "missing")
         with self.assertRaisesRegex(FileNotFoundError, "missing"):
-            main.run(self.config, None)
+            run.run(self.config, None)
 
 
 class DistributedRunTest(tf.test.TestCase):
@@ -285,7 +292,7 @@ class DistributedRunTest(tf.test.TestCase):
         config = load_config_module("smoke").get_config()
         config.data.path = images
         config.distribution = "mirrored"
-        result = main.run(config, None)
+        result = run.run(config, None)
         self.assertEqual(result.num_examples, 10)
         self.assertEqual(result.correct[1], 7)
         self.assertLen(result.metadata["devices"], 3)
@@ -301,7 +308,7 @@ class DistributedRunTest(tf.test.TestCase):
         config.distribution = "mirrored"
         config.eval.published_top1 = 1.0
         workdir = self.create_tempdir().full_path
-        result = main.run(config, workdir)
+        result = run.run(config, workdir)
         self.assertEqual(result.correct[1], 7)
         with open(os.path.join(workdir, "results.json")) as f:
             record = json.load(f)
@@ -360,49 +367,6 @@ class DistributedRunTest(tf.test.TestCase):
             self.assertIn(
                 f"Input pipeline {index} of 2 reads 5 of the 10 examples.", log
             )
-
-
-class ConfigFilesTest(parameterized.TestCase):
-    @parameterized.parameters("imagenet_v2", "imagenet_real", "imagenet")
-    def test_every_preset_loads(self, name):
-        module = load_config_module(name)
-        for preset in models.names():
-            config = module.get_config(preset)
-            self.assertEqual(config.model.name, preset)
-            self.assertIsNotNone(config.data.source)
-
-    @parameterized.parameters("imagenet_a", "imagenet_r")
-    def test_subset_configs(self, name):
-        config = load_config_module(name).get_config("resnet50")
-        self.assertEqual(config.model.class_subset, "labels_in_data")
-        self.assertEqual(config.data.split, "test")
-
-    def test_ensemble_preset(self):
-        config = load_config_module("imagenet").get_config(
-            "mobilenet+mobilenet_v2"
-        )
-        self.assertEqual(config.members.member0.name, "mobilenet")
-        self.assertEqual(config.members.member1.name, "mobilenet_v2")
-
-    def test_unknown_preset_lists_valid_ones(self):
-        module = load_config_module("imagenet")
-        with self.assertRaisesRegex(
-            ValueError, r"Unknown preset 'resnet5'.*'resnet50'"
-        ):
-            module.get_config("resnet5")
-
-    def test_smoke_config_loads(self):
-        config = load_config_module("smoke").get_config()
-        self.assertEqual(config.data.num_classes, NUM_CLASSES)
-
-    def test_every_config_file_loads(self):
-        for path in glob.glob(os.path.join(CONFIGS, "*.py")):
-            name = os.path.basename(path)[:-3]
-            if name.startswith("_"):
-                continue
-            module = load_config_module(name)
-            config = module.get_config(None if name == "smoke" else "mobilenet")
-            self.assertTrue(config.is_locked, name)
 
 
 class ReadmeTest(tf.test.TestCase):
