@@ -33,6 +33,9 @@ class OomBackoff(listeners.Listener):
     Args:
         enabled: halve the batch and go on (True), or stop with the advice
             (False).
+        batch_size: the step's batch size to start at, smaller than the
+            input's (e.g. what fitted an earlier run of a bulk command);
+            None: the input's.
 
     Usage with `tf_topk.evaluate`:
 
@@ -44,13 +47,23 @@ class OomBackoff(listeners.Listener):
     ```
     """
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, *, batch_size: int | None = None):
         if not isinstance(enabled, bool):
             raise TypeError(
                 "Argument `enabled` must be True or False. Received: "
                 f"enabled={enabled!r}"
             )
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                "Argument `batch_size` must be a positive integer or None. "
+                f"Received: batch_size={batch_size!r}"
+            )
         self.enabled = enabled
+        self.batch_size = batch_size
 
     def next_batch_size(
         self,
@@ -67,7 +80,7 @@ class OomBackoff(listeners.Listener):
             OutOfMemory: off, several workers, or already one example per
                 replica; the message says what to do.
         """
-        cause = error.message.strip().splitlines()[0][:300]
+        cause = _cause(error)
         per_replica = batch_size // num_replicas
         if not self.enabled:
             raise OutOfMemory(
@@ -101,6 +114,14 @@ class OomBackoff(listeners.Listener):
             cause,
         )
         return smaller
+
+
+def _cause(error: tf.errors.ResourceExhaustedError) -> str:
+    """The allocator's own line ("OOM when allocating tensor with shape
+    ..."), else the message's first line."""
+    lines = [line.strip() for line in error.message.splitlines()]
+    found = [line for line in lines if line.startswith("OOM when")]
+    return (found or lines or [""])[0][:300]
 
 
 def _pad(part, rows: int, size: int):
@@ -165,7 +186,9 @@ def split(element, batch_size: int, strategy: tf.distribute.Strategy) -> list:
 
     Returns:
         The parts, in order, each padded with weight 0 to `batch_size`;
-        parts that hold padding only on every replica are left out.
+        parts after the first that hold padding only on every replica are
+        left out (the first runs, so a batch of padding still makes a
+        step).
 
     >>> element = (tf.zeros([6, 2, 2, 3]), tf.range(6), tf.constant(
     ...     [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]))
@@ -182,8 +205,10 @@ def split(element, batch_size: int, strategy: tf.distribute.Strategy) -> list:
     parts = []
     for index in range(len(local_parts[0])):
         per_replica = [replica_parts[index] for replica_parts in local_parts]
-        if not any(bool(tf.reduce_any(part[2] > 0)) for part in per_replica):
-            continue
+        if parts and not any(
+            bool(tf.reduce_any(part[2] > 0)) for part in per_replica
+        ):
+            continue  # Padding only; the first part always runs.
         if replicas == 1:
             parts.append(per_replica[0])
         else:

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
-import time
 from collections.abc import Callable, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tf_topk import (
+    backoff,
     distribute,
     input_stage,
     listeners,
+    memory,
     metrics,
     models,
     results,
+    steps,
 )
 from tf_topk import progress as progress_display
 from tf_topk.runs import predictions
@@ -136,7 +136,18 @@ def evaluate(
         for hook in hooks:
             stack.callback(hook.on_exit)
             hook.on_begin(run)
-        timing = _run_steps(step, _batches(setup, run.start), setup, hooks, run)
+        memory.reset_device_peaks()
+        timing = steps.run(
+            step,
+            _batches(setup, run.start),
+            strategy=setup.strategy,
+            hooks=hooks,
+            start=run.start,
+            policy=_policy(hooks),
+        )
+        timing.batch_size = timing.batch_size or setup.batch_size
+        timing.peak_host_bytes = memory.peak_host_bytes()
+        timing.peak_device_bytes = memory.peak_device_bytes()
         # Reading the metric variables sums them across replicas and
         # workers (a collective that every worker reaches here, in order).
         result = results.from_counts(
@@ -154,13 +165,21 @@ def evaluate(
 
 
 def _listeners(setup, progress, given) -> list[listeners.Listener]:
-    """The display, the input probe unless given, then the caller's."""
+    """The display, the input probe and the out-of-memory back-off unless
+    given, then the caller's."""
     hooks = [progress_display.resolve(progress)]
     given = list(given or ())
     probed = any(isinstance(hook, input_stage.InputProbe) for hook in given)
     if not probed and setup.dataset_fn is None:
         hooks.append(input_stage.InputProbe())
+    if not any(isinstance(hook, backoff.OomBackoff) for hook in given):
+        hooks.append(backoff.OomBackoff())
     return listeners.check(hooks + given)
+
+
+def _policy(hooks: Sequence[listeners.Listener]) -> backoff.OomBackoff:
+    """The out-of-memory back-off among the listeners (the first one)."""
+    return next(hook for hook in hooks if isinstance(hook, backoff.OomBackoff))
 
 
 def _run_record(model, setup, topk, per_class, hooks) -> listeners.Run:
@@ -341,9 +360,16 @@ def _build_step(
 
     def replica_step(images, labels, weights):
         outputs = model_fn(model, images, setup.num_classes)
-        topk.update_state(labels, outputs, weights)
-        if per_class is not None:
-            per_class.update_state(labels, outputs, weights)
+        return replica_count(labels, outputs, weights)
+
+    def replica_count(labels, outputs, weights):
+        # No count before the forward pass is done: the examples per class
+        # need no output, and a step that runs out of memory must leave
+        # every count as it was (`tf_topk.backoff` runs it again).
+        with tf.control_dependencies([outputs]):
+            topk.update_state(labels, outputs, weights)
+            if per_class is not None:
+                per_class.update_state(labels, outputs, weights)
         # Rows, not weight sums: padding has weight 0, and a fractional
         # sample weight still counts its example once.
         rows = tf.math.count_nonzero(weights > 0, dtype=tf.int64)
@@ -366,91 +392,31 @@ def _build_step(
     def step(images, labels, weights):
         return setup.strategy.run(replica_step, args=(images, labels, weights))
 
-    return step
+    if setup.strategy.num_replicas_in_sync == 1:
+        return step
+    return _forward_then_count(model_fn, model, setup, replica_count)
 
 
-def _input_error(error: tf.errors.InvalidArgumentError) -> ValueError:
-    """A failed input check (a corrupt image, a bad label) in plain words."""
-    found = re.search(
-        r"assertion failed: \[(.*?)\]\s*$", error.message, re.S | re.M
-    )
-    return ValueError(found[1] if found else error.message)
+def _forward_then_count(model_fn, model, setup: _Setup, replica_count):
+    """The step of several replicas as two calls: every replica's forward
+    pass, then, only when all of them succeeded, every replica's count. A
+    replica that runs out of memory then leaves no count of the batch on
+    the others, and the batch can be run again in parts
+    (`tf_topk.backoff`)."""
 
-
-def _run_steps(
-    step: Callable,
-    batches,
-    setup: _Setup,
-    hooks: Sequence[listeners.Listener],
-    run: listeners.Run,
-) -> results.Timing:
-    """Runs `step` on every batch, timing the input and the model apart,
-    and tells the listeners after each batch."""
-    timing = results.Timing()
-    steps_done = run.start.steps
-    begin = time.perf_counter()
-    iterator = iter(batches)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            element = next(iterator)
-        except StopIteration:
-            break
-        except tf.errors.InvalidArgumentError as e:
-            raise _input_error(e) from e
-        t1 = time.perf_counter()
-        outputs = step(*element[:3])
-        local = setup.strategy.experimental_local_results(outputs)
-        rows = _local_rows(local)
-        t2 = time.perf_counter()
-        timing.input_time += t1 - t0
-        timing.model_time += t2 - t1
-        timing.local_seen += rows
-        steps_done += 1
-        batch = _batch_record(
-            element,
-            local,
-            setup.strategy,
-            step=steps_done,
-            examples=run.start.examples + timing.local_seen,
+    @tf.function
+    def forward(images):
+        return setup.strategy.run(
+            lambda x: model_fn(model, x, setup.num_classes), args=(images,)
         )
-        for hook in hooks:
-            hook.on_batch(batch)
-    timing.wall_time = time.perf_counter() - begin
-    return timing
 
+    @tf.function
+    def count(labels, outputs, weights):
+        return setup.strategy.run(
+            replica_count, args=(labels, outputs, weights)
+        )
 
-def _local_rows(local) -> int:
-    """The rows this worker's replicas counted in one step."""
-    return sum(
-        int(part[0] if isinstance(part, tuple) else part) for part in local
-    )
+    def step(images, labels, weights):
+        return count(labels, forward(images), weights)
 
-
-def _local(value, strategy) -> np.ndarray:
-    """This worker's rows of a per-replica value, replicas in order."""
-    parts = strategy.experimental_local_results(value)
-    return np.concatenate([np.asarray(part) for part in parts])
-
-
-def _batch_record(
-    element, local, strategy, *, step: int, examples: int
-) -> listeners.Batch:
-    """What the listeners see of one batch: this worker's rows."""
-    _, labels, weights, *ids = element
-    fields = {}
-    if isinstance(local[0], tuple):
-        for index, name in enumerate(
-            ("correct", "top_classes", "top_scores"), start=1
-        ):
-            fields[name] = np.concatenate(
-                [np.asarray(part[index]) for part in local]
-            )
-    return listeners.Batch(
-        step=step,
-        examples=examples,
-        labels=_local(labels, strategy),
-        weights=_local(weights, strategy),
-        ids=_local(ids[0], strategy) if ids else None,
-        **fields,
-    )
+    return step

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 # Two-sided 95% normal quantile, for the Wilson score interval.
 _Z95 = 1.959963984540054
 
@@ -73,6 +75,17 @@ class EvalResult:
             images/s than the model alone consumes, so the run cannot go
             faster than its input (`tf_topk.input_stage.limits`); None
             when either rate is unknown.
+        batch_size: the batch size the run finished with: the input's,
+            or the smaller one an out-of-memory back-off went on at
+            (`tf_topk.backoff`); None when unknown.
+        oom_backoffs: the batch sizes that ran out of memory, in order.
+        latency_ms_p50, latency_ms_p95: the median and 95th percentile of
+            one step (the model and the metric update on one batch), in
+            ms, the first step at each batch size (compilation) excluded;
+            None when no step was timed.
+        peak_host_bytes: the process's resident high-water mark.
+        peak_device_bytes: the largest peak of the local GPUs during the
+            run; None without a GPU.
     """
 
     ks: tuple[int, ...]
@@ -93,6 +106,12 @@ class EvalResult:
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     input_images_per_s: float | None = None
     input_limited: bool | None = None
+    batch_size: int | None = None
+    oom_backoffs: tuple[int, ...] = ()
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    peak_host_bytes: int | None = None
+    peak_device_bytes: int | None = None
 
     def accuracy(self, k: int) -> float:
         """Fraction of scored examples whose class is in the top k."""
@@ -158,6 +177,14 @@ class EvalResult:
             "input_images_per_s": self.input_images_per_s,
             "model_images_per_s": self.model_images_per_s,
             "input_limited": self.input_limited,
+            "latency_ms_p50": self.latency_ms_p50,
+            "latency_ms_p95": self.latency_ms_p95,
+        }
+        record["batch_size"] = self.batch_size
+        record["oom_backoffs"] = list(self.oom_backoffs)
+        record["memory"] = {
+            "peak_host_bytes": self.peak_host_bytes,
+            "peak_device_bytes": self.peak_device_bytes,
         }
         record.update(self.metadata)
         return record
@@ -192,6 +219,8 @@ def from_record(record: Mapping[str, Any]) -> EvalResult:
     throughput = record["throughput"]
     known = {"num_examples", "num_scored", "ties", "ties_rule", "nonfinite"}
     known |= {"unlabeled", "wall_time_s", "resumed_from", "throughput"}
+    known |= {"batch_size", "oom_backoffs", "memory"}
+    memory = record.get("memory") or {}
     for k in ks:
         known |= {f"top{k}{s}" for s in ("", "_correct", "_error")}
         known.add(f"top{k}_interval95")
@@ -214,6 +243,12 @@ def from_record(record: Mapping[str, Any]) -> EvalResult:
         metadata={k: v for k, v in record.items() if k not in known},
         input_images_per_s=throughput.get("input_images_per_s"),
         input_limited=throughput.get("input_limited"),
+        batch_size=record.get("batch_size"),
+        oom_backoffs=tuple(record.get("oom_backoffs") or ()),
+        latency_ms_p50=throughput.get("latency_ms_p50"),
+        latency_ms_p95=throughput.get("latency_ms_p95"),
+        peak_host_bytes=memory.get("peak_host_bytes"),
+        peak_device_bytes=memory.get("peak_device_bytes"),
     )
 
 
@@ -231,6 +266,25 @@ class Timing:
     input_time: float = 0.0
     model_time: float = 0.0
     wall_time: float = 0.0
+    # Each step's seconds in ms, the first at each batch size (tracing and
+    # compiling) and failed ones left out.
+    step_times_ms: list[float] = dataclasses.field(default_factory=list)
+    # The step's batch size after an out-of-memory back-off (None: the
+    # input's), and the sizes that ran out of memory.
+    batch_size: int | None = None
+    oom_backoffs: list[int] = dataclasses.field(default_factory=list)
+    peak_host_bytes: int | None = None
+    peak_device_bytes: int | None = None
+
+    def latency_ms(self, percentile: float) -> float | None:
+        """A percentile of the step's latency in ms (None: no step timed).
+
+        >>> Timing(step_times_ms=[1.0, 2.0, 3.0, 10.0]).latency_ms(50)
+        2.5
+        """
+        if not self.step_times_ms:
+            return None
+        return float(np.percentile(self.step_times_ms, percentile))
 
     def images_per_s(self, seen: int) -> float:
         """The run's images/s: the `seen` examples (all workers) it ran
@@ -288,6 +342,12 @@ def from_counts(
         ties_rule=ties_rule,
         resumed_from=resumed_from,
         metadata=dict(metadata or {}),
+        batch_size=timing.batch_size,
+        oom_backoffs=tuple(timing.oom_backoffs),
+        latency_ms_p50=timing.latency_ms(50),
+        latency_ms_p95=timing.latency_ms(95),
+        peak_host_bytes=timing.peak_host_bytes,
+        peak_device_bytes=timing.peak_device_bytes,
     )
 
 

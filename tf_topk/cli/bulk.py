@@ -101,6 +101,8 @@ def run(config: config_dict.ConfigDict, workdir: str | None) -> BulkResult:
         _start(marker, workdir, config)
     rows = []
     finished = {}
+    # After an out-of-memory back-off, the next runs start at what fitted.
+    fitted = None
     try:
         for name, section in config.runs.items():
             model = leaderboard.describe_model(
@@ -108,13 +110,21 @@ def run(config: config_dict.ConfigDict, workdir: str | None) -> BulkResult:
             )
             directory = os.path.join(workdir, name) if workdir else None
             result = _run_or_fail(
-                name, model, planned[name], directory, inputs, resuming
+                name,
+                model,
+                planned[name],
+                directory,
+                inputs,
+                resuming=resuming,
+                start_batch_size=fitted,
             )
             if isinstance(result, leaderboard.Row):
                 rows.append(result)
             else:
                 rows.append(leaderboard.row(name, model, result))
                 finished[name] = result
+                if result.oom_backoffs:
+                    fitted = result.batch_size
     finally:
         inputs.close()
     paths = {}
@@ -165,7 +175,9 @@ def _start(marker: str, workdir: str, config) -> None:
     files.write_json(marker, record)
 
 
-def _run_or_fail(name, model, request, directory, inputs, resuming):
+def _run_or_fail(
+    name, model, request, directory, inputs, *, resuming, start_batch_size
+):
     """The run's result (read back when an interrupted command finished
     it), or its failed `leaderboard.Row`."""
     try:
@@ -174,7 +186,12 @@ def _run_or_fail(name, model, request, directory, inputs, resuming):
         result = _finished(request, directory) if resuming else None
         if result is None:
             logging.info("Run %s: %s", name, model)
-            result = one_run.run_one(request, directory, inputs=inputs)
+            result = one_run.run_one(
+                request,
+                directory,
+                inputs=inputs,
+                start_batch_size=start_batch_size,
+            )
         return result
     except checkpoints.Interrupted:
         raise

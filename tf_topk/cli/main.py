@@ -21,7 +21,7 @@ from absl import app, flags, logging
 from ml_collections import config_dict, config_flags
 from ml_collections.config_flags import config_flags as config_files
 
-from tf_topk import checkpoints, datasets, imagenet, results
+from tf_topk import backoff, checkpoints, datasets, imagenet, results
 from tf_topk.cli import bulk, leaderboard, run
 from tf_topk.runs import summary
 
@@ -62,6 +62,8 @@ def main(argv: list[str]) -> None:
         result = run.run(_CONFIG.value, _WORKDIR.value)
     except (ValueError, FileNotFoundError, datasets.DataUnavailableError) as e:
         raise app.UsageError(str(e)) from e
+    except backoff.OutOfMemory as e:
+        raise SystemExit(str(e)) from e
     except checkpoints.Interrupted as e:
         logging.warning("%s", e)
         # 128 + the signal number, as a shell reports a killed command.

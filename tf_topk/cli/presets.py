@@ -293,6 +293,10 @@ def eval_section() -> config_dict.ConfigDict:
             # under <workdir>/predictions/ (for `tf-topk compare` and
             # `tf-topk report`).
             "save_predictions": False,
+            # A step that runs out of memory halves its batch and the run
+            # goes on from the last counted batch (tf_topk.backoff); False
+            # stops with the advice.
+            "oom_backoff": True,
         }
     )
 

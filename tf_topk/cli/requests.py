@@ -119,6 +119,7 @@ class EvalRequest:
         checkpoint_every_n_examples: checkpoint period (0: on signals only).
         resume: resume from the workdir's checkpoint.
         save_predictions: write every example's predictions.
+        oom_backoff: halve a batch that runs out of memory and go on.
     """
 
     ks: tuple[int, ...]
@@ -132,6 +133,7 @@ class EvalRequest:
     checkpoint_every_n_examples: int
     resume: bool
     save_predictions: bool
+    oom_backoff: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,4 +344,5 @@ def eval_from_config(config: config_dict.ConfigDict) -> EvalRequest:
         checkpoint_every_n_examples=section.checkpoint_every_n_examples,
         resume=section.resume,
         save_predictions=section.save_predictions,
+        oom_backoff=section.oom_backoff,
     )

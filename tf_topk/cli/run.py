@@ -27,6 +27,7 @@ from absl import logging
 from ml_collections import config_dict
 
 from tf_topk import (
+    backoff,
     checkpoints,
     datasets,
     diagnostics,
@@ -76,6 +77,7 @@ def run_one(
     workdir: str | None,
     *,
     inputs: datasets.InputCache | None = None,
+    start_batch_size: int | None = None,
 ) -> results.EvalResult:
     """Evaluates one run and writes its files into `workdir`.
 
@@ -85,6 +87,9 @@ def run_one(
             None writes nothing.
         inputs: the bulk command's cache of decoded images, shared with
             its other runs; None reads the input directly.
+        start_batch_size: the step's batch size to start at, below the
+            input's (what fitted an earlier run of a bulk command after an
+            out-of-memory back-off); None: the input's.
 
     Returns:
         The `results.EvalResult`, with the run's metadata, input rate and
@@ -135,6 +140,11 @@ def run_one(
             num_classes=request.data.num_classes,
         ),
     ]
+    hooks.append(
+        backoff.OomBackoff(
+            request.eval.oom_backoff, batch_size=start_batch_size
+        )
+    )
     if save_predictions:
         directory = os.path.join(workdir, files.PREDICTIONS_DIR)
         hooks.insert(0, predictions.Recorder(directory))
