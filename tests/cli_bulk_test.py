@@ -113,8 +113,8 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         calls = []
         run_one = run.run_one
 
-        def damaging(request, workdir, *, inputs=None):
-            result = run_one(request, workdir, inputs=inputs)
+        def damaging(request, workdir, **options):
+            result = run_one(request, workdir, **options)
             if not calls:
                 damage_images(self.images)
             calls.append(request.bulk_run)
@@ -153,11 +153,11 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         calls = []
         run_one = run.run_one
 
-        def interrupt_run1(request, workdir, *, inputs=None):
+        def interrupt_run1(request, workdir, **options):
             calls.append(request.bulk_run)
             if request.bulk_run == "run1" and calls.count("run1") == 1:
                 raise checkpoints.Interrupted("SIGTERM", 4, 10, workdir)
-            return run_one(request, workdir, inputs=inputs)
+            return run_one(request, workdir, **options)
 
         patch = mock.patch.object(run, "run_one", side_effect=interrupt_run1)
         self.enter_context(patch)
@@ -189,9 +189,9 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         calls = []
         run_one = run.run_one
 
-        def counting(request, workdir, *, inputs=None):
+        def counting(request, workdir, **options):
             calls.append(request.bulk_run)
-            return run_one(request, workdir, inputs=inputs)
+            return run_one(request, workdir, **options)
 
         with mock.patch.object(run, "run_one", side_effect=counting):
             bulk.run(config, self.workdir)
