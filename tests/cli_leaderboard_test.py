@@ -1,19 +1,16 @@
-"""Tests of tf_topk.cli.leaderboard: rows, leaderboard.csv, leaderboard.md."""
+"""Tests of tf_topk.cli.leaderboard: the rows of a bulk run.
 
-import csv
+The files they become: cli_leaderboard_files_test.py.
+"""
+
 import dataclasses
-import io
-import os
+import doctest
 
 import tensorflow as tf
 from absl.testing import parameterized
 
 from tf_topk import results, testing
 from tf_topk.cli import leaderboard
-
-# 504 of 650 top-1, 618 of 650 top-5: 0.77538..., 0.95077...
-TOP1 = 504 / 650
-TOP5 = 618 / 650
 
 
 def preprocessing(**overrides):
@@ -108,6 +105,12 @@ class FieldsTest(tf.test.TestCase):
                 "num_parameters",
                 "image_size",
                 "preprocessing",
+                "batch_size",
+                "oom_backoffs",
+                "latency_ms_p50",
+                "latency_ms_p95",
+                "peak_host_bytes",
+                "peak_device_bytes",
             ),
         )
         self.assertEqual(
@@ -147,6 +150,42 @@ class RowTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(
             entry.preprocessing, "resize_then_crop 0.875 bilinear aa 1 crop"
         )
+        for name in leaderboard.FIELDS[-6:]:
+            self.assertIsNone(getattr(entry, name), name)
+
+    def test_batch_size_back_offs_latency_and_memory(self):
+        result = make_result(
+            batch_size=16,
+            oom_backoffs=(64, 32),
+            latency_ms_p50=12.5,
+            latency_ms_p95=20.25,
+            peak_host_bytes=3 * 2**29,
+            peak_device_bytes=2**32,
+        )
+        entry = leaderboard.row("run0", "m", result)
+        self.assertEqual(entry.batch_size, 16)
+        self.assertEqual(entry.oom_backoffs, "64 32")
+        self.assertEqual(
+            (entry.latency_ms_p50, entry.latency_ms_p95), (12.5, 20.25)
+        )
+        self.assertEqual(entry.peak_host_bytes, 1_610_612_736)
+        self.assertEqual(entry.peak_device_bytes, 4_294_967_296)
+
+    def test_no_back_off_is_an_empty_cell(self):
+        entry = leaderboard.row("run0", "m", make_result(batch_size=64))
+        self.assertEqual(entry.batch_size, 64)
+        self.assertIsNone(entry.oom_backoffs)
+
+    def test_a_record_written_before_latency_and_memory(self):
+        record = make_result().to_dict()
+        for key in ("batch_size", "oom_backoffs", "memory"):
+            del record[key]
+        for key in ("latency_ms_p50", "latency_ms_p95"):
+            del record["throughput"][key]
+        entry = leaderboard.row("run0", "m", results.from_record(record))
+        self.assertEqual(entry.top1_correct, 504)
+        for name in leaderboard.FIELDS[-6:]:
+            self.assertIsNone(getattr(entry, name), name)
 
     def test_input_rate_is_read_from_the_throughput_record(self):
         result = ResultWithInputRate(**dataclasses.asdict(make_result()))
@@ -348,20 +387,18 @@ class ErrorsTest(tf.test.TestCase):
 
     def test_duplicate_runs(self):
         rows = [leaderboard.failed("run0", "m", "a")] * 2
-        workdir = self.create_tempdir().full_path
         with self.assertRaises(ValueError) as raised:
-            leaderboard.write(rows, workdir)
+            leaderboard.checked_rows(rows)
         self.assertEqual(
             str(raised.exception),
             "Argument `rows` must name each run once: run names are the "
             "runs' folders. Received: run='run0' twice. Give each run its "
             "own name.",
         )
-        self.assertEmpty(os.listdir(workdir))
 
     def test_not_a_row(self):
         with self.assertRaises(TypeError) as raised:
-            leaderboard.to_csv([{"run": "run0"}])
+            leaderboard.any_failed([{"run": "run0"}])
         self.assertEqual(
             str(raised.exception),
             "Argument `rows` must hold leaderboard.Row values (from "
@@ -370,118 +407,7 @@ class ErrorsTest(tf.test.TestCase):
         )
 
 
-class CsvTest(tf.test.TestCase):
-    def test_round_trip_keeps_the_run_order_and_full_precision(self):
-        rows = [
-            ok_row("run0", 504),
-            leaderboard.failed("run1", "vgg16", OSError("disk, full")),
-            ok_row("run2", 600),
-        ]
-        text = leaderboard.to_csv(rows)
-        reader = csv.DictReader(io.StringIO(text))
-        records = list(reader)
-        self.assertEqual(tuple(reader.fieldnames), leaderboard.FIELDS)
-        self.assertEqual([r["run"] for r in records], ["run0", "run1", "run2"])
-        first, second = records[0], records[1]
-        self.assertEqual(float(first["top1"]), TOP1)
-        self.assertEqual(first["top1"], repr(TOP1))
-        self.assertEqual(first["top1_correct"], "504")
-        self.assertEqual(first["num_examples"], "650")
-        self.assertEqual(first["error"], "")
-        self.assertEqual(first["image_size"], "224")
-        self.assertEqual(second["status"], "failed")
-        self.assertEqual(second["error"], "OSError: disk, full")
-        self.assertEqual(second["top1"], "")
-        self.assertEqual(second["num_parameters"], "")
-
-    def test_empty_leaderboard_is_the_header(self):
-        self.assertEqual(
-            leaderboard.to_csv([]), ",".join(leaderboard.FIELDS) + "\n"
-        )
-
-
-class MarkdownTest(tf.test.TestCase):
-    def table_rows(self, text):
-        lines = text.splitlines()
-        return [line for line in lines[4:] if line.startswith("|")]
-
-    def test_sorted_by_top1_failed_last_ties_by_run_name(self):
-        rows = [
-            leaderboard.failed("run0", "vgg16", "out of memory"),
-            ok_row("run1", 400),
-            ok_row("run10", 504),
-            ok_row("run2", 504),
-            leaderboard.row("run3", "m", make_result({5: 618})),
-        ]
-        text = leaderboard.to_markdown(rows)
-        self.assertEqual(text.splitlines()[0], "5 runs: 4 ok, 1 failed.")
-        order = [line.split(" | ")[0][2:] for line in self.table_rows(text)]
-        # Equal top-1: run2 before run10; run3 has no top-1; run0 failed.
-        self.assertEqual(order, ["run2", "run10", "run1", "run3", "run0"])
-
-    def test_cells_of_a_run(self):
-        text = leaderboard.to_markdown([ok_row("run0", 504)])
-        self.assertEqual(text.splitlines()[0], "1 run: 1 ok, 0 failed.")
-        self.assertEqual(
-            self.table_rows(text)[0],
-            "| run0 | mobilenet | ok | 77.54 [74.17, 80.58] "
-            "| 95.08 [93.13, 96.49] | 504 / 650 | 618 / 650 "
-            "| 68.40 (+9.14) | 88.20 (+6.88) | 325.0 |  | 2.60 M | 224 "
-            "| resize_then_crop 0.875 bilinear aa 1 crop |  |",
-        )
-
-    def test_header_and_separator_have_one_cell_per_column(self):
-        lines = leaderboard.to_markdown([ok_row("run0", 504)]).splitlines()
-        self.assertEqual(lines[1], "")
-        header, separator, body = lines[2], lines[3], lines[4]
-        self.assertTrue(header.startswith("| run | model | status |"))
-        self.assertEqual(separator.count("---"), 15)
-        self.assertEqual(header.count(" | "), body.count(" | "))
-
-    def test_pipe_and_newline_are_escaped(self):
-        rows = [
-            leaderboard.failed("run0", "a|b", "ValueError: x | y"),
-            leaderboard.Row(
-                run="run1", model="two\nlines", status="failed", error="e"
-            ),
-        ]
-        lines = self.table_rows(leaderboard.to_markdown(rows))
-        self.assertLen(lines, 2)
-        self.assertIn(r"| run0 | a\|b | failed |", lines[0])
-        self.assertTrue(lines[0].endswith(r"| ValueError: x \| y |"))
-        self.assertIn("| run1 | two lines | failed |", lines[1])
-
-    def test_negative_difference_and_small_model(self):
-        metadata = make_metadata(
-            published={"top1": 0.8, "top5": None}, num_parameters=1234
-        )
-        entry = leaderboard.row("run0", "m", make_result(metadata=metadata))
-        line = self.table_rows(leaderboard.to_markdown([entry]))[0]
-        # 77.54 - 80.00 = -2.46 points.
-        self.assertIn("| 80.00 (-2.46) |  |", line)
-        self.assertIn("| 1,234 |", line)
-
-
-class WriteTest(tf.test.TestCase):
-    def test_writes_both_files_and_nothing_temporary(self):
-        workdir = os.path.join(self.create_tempdir().full_path, "bulk")
-        rows = [ok_row("run0", 504), leaderboard.failed("run1", "m", "boom")]
-        paths = leaderboard.write(rows, workdir)
-        self.assertEqual(
-            paths,
-            {
-                "csv": os.path.join(workdir, "leaderboard.csv"),
-                "markdown": os.path.join(workdir, "leaderboard.md"),
-            },
-        )
-        self.assertEqual(
-            sorted(os.listdir(workdir)), ["leaderboard.csv", "leaderboard.md"]
-        )
-        with open(paths["csv"]) as f:
-            self.assertEqual(f.read(), leaderboard.to_csv(rows))
-        with open(paths["markdown"]) as f:
-            self.assertEqual(f.read(), leaderboard.to_markdown(rows))
-
+class AnyFailedTest(tf.test.TestCase):
     def test_any_failed(self):
         ok = ok_row("run0", 504)
         self.assertFalse(leaderboard.any_failed([ok]))
@@ -489,3 +415,12 @@ class WriteTest(tf.test.TestCase):
         self.assertTrue(
             leaderboard.any_failed([ok, leaderboard.failed("run1", "m", "x")])
         )
+
+    def test_doctest(self):
+        failures, attempted = doctest.testmod(leaderboard)
+        self.assertEqual(failures, 0)
+        self.assertGreater(attempted, 0)
+
+
+if __name__ == "__main__":
+    tf.test.main()

@@ -225,6 +225,46 @@ class WriteTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn("<td>1 / 2</td>", page)
         self.assertIn(">The 2 classes with the most top-1 errors<", page)
 
+    def test_latency_memory_and_back_offs(self):
+        path = os.path.join(self.workdir, "results.json")
+        with open(path) as f:
+            results = json.load(f)
+        results["throughput"].update(latency_ms_p50=12.5, latency_ms_p95=20.25)
+        results["batch_size"] = 16
+        results["oom_backoffs"] = [64, 32]
+        # 1.5 GiB and 300.0 MiB.
+        results["memory"] = {
+            "peak_host_bytes": 3 * 2**29,
+            "peak_device_bytes": 300 * 2**20,
+        }
+        with open(path, "w") as f:
+            json.dump(results, f)
+        page = self.read_page()
+        self.assertIn(">Throughput, latency and memory<", page)
+        self.assertIn("<td>batch_size</td><td>16</td>", page)
+        self.assertIn(
+            "<td>step latency</td><td>p50 12.50 ms, p95 20.25 ms</td>", page
+        )
+        self.assertIn(
+            "<td>peak memory</td><td>host 1.5 GiB, device 300.0 MiB</td>",
+            page,
+        )
+        self.assertIn(
+            '<p class="note">Out of memory at batch 64, 32: finished at '
+            "batch 16.</p>",
+            page,
+        )
+        self.assertNotIn("latency_ms_p50", page)
+
+    def test_a_record_without_latency_or_memory(self):
+        # The fixture's results.json predates them: no batch_size,
+        # oom_backoffs, memory or latency keys.
+        page = self.read_page()
+        self.assertIn("<td>batch_size</td><td>n/a</td>", page)
+        self.assertIn("<td>step latency</td><td>n/a</td>", page)
+        self.assertIn("<td>peak memory</td><td>n/a</td>", page)
+        self.assertNotIn("Out of memory", page)
+
     def test_ensemble_members_listed(self):
         path = os.path.join(self.workdir, "results.json")
         with open(path) as f:

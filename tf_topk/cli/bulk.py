@@ -6,7 +6,8 @@ with one model section per run (`config.runs.run0`, `run1`, ...; see
 (`tf_topk.cli.requests`) and evaluates it as its own run
 (`tf_topk.cli.run.run_one`), writing the usual outputs under
 `<workdir>/<run>/`, and then the leaderboard of all of them
-(`tf_topk.cli.leaderboard`) into the workdir.
+(`tf_topk.cli.leaderboard`, written by
+`tf_topk.cli.leaderboard_files`) into the workdir.
 
 Runs whose resolved preprocessing is the same read one cache of decoded
 images (`tf_topk.datasets.InputCache`, `config.data.cache`), kept in memory
@@ -36,7 +37,7 @@ from ml_collections import config_dict
 
 from tf_topk import checkpoints, datasets
 from tf_topk import results as results_lib
-from tf_topk.cli import leaderboard, presets, requests
+from tf_topk.cli import leaderboard, leaderboard_files, presets, requests
 
 # `run` below is this module's command; the module `run` evaluates one run
 # (the two modules import each other, read only when called).
@@ -129,7 +130,7 @@ def run(config: config_dict.ConfigDict, workdir: str | None) -> BulkResult:
         inputs.close()
     paths = {}
     if workdir:
-        paths = leaderboard.write(rows, workdir)
+        paths = leaderboard_files.write(rows, workdir)
         tf.io.gfile.remove(marker)
     return BulkResult(rows=tuple(rows), results=finished, paths=paths)
 

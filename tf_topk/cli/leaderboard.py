@@ -1,38 +1,32 @@
-"""One row per run of a bulk evaluation: leaderboard.csv and leaderboard.md.
+"""One row per run of a bulk evaluation: what leaderboard.csv and .md hold.
 
 A bulk run evaluates several models on the same data; each run writes its
 usual files under `<workdir>/<run>/` and becomes one `Row` here. A run that
 failed is a row too, with its error, so the table says what is missing.
+`tf_topk.cli.leaderboard_files` renders the rows as the two files.
 
 The CSV columns (`FIELDS`) are a public contract read by other tools:
 fractions in [0, 1] written at full precision, counts as integers, an empty
 cell where a value is unknown (a failed run, a k that was not evaluated, no
-published figure). The markdown table is for people: percentages, sorted by
-top-1.
+published figure, a figure an older run did not record).
 
 >>> ok = Row(run="run0", model="resnet50", status=OK, top1=0.7)
 >>> bad = failed("run1", "vgg16", FileNotFoundError("no weights"))
->>> [r.run for r in sorted_rows([bad, ok])]
-['run0', 'run1']
 >>> bad.error
 'FileNotFoundError: no weights'
+>>> any_failed([ok, bad])
+True
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
-import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import tensorflow as tf
-
 from tf_topk import results
-from tf_topk.runs import files
 
 OK = "ok"
 FAILED = "failed"
@@ -67,6 +61,15 @@ class Row:
             ensemble whose members' sizes differ.
         preprocessing: e.g. "resize_then_crop 0.875 bilinear aa 1 crop";
             an ensemble's distinct ones joined by " / ".
+        batch_size: the batch size the run finished with (smaller than
+            the config's after an out-of-memory back-off).
+        oom_backoffs: the batch sizes that ran out of memory, in order,
+            joined by " ", e.g. "64 32"; None (an empty cell) when none
+            did.
+        latency_ms_p50, latency_ms_p95: the median and 95th percentile of
+            the model step on one batch, in ms, compilation excluded.
+        peak_host_bytes: the process's resident high-water mark.
+        peak_device_bytes: the largest GPU peak; None without a GPU.
     """
 
     run: str
@@ -91,6 +94,12 @@ class Row:
     num_parameters: int | None = None
     image_size: str | None = None
     preprocessing: str | None = None
+    batch_size: int | None = None
+    oom_backoffs: str | None = None
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    peak_host_bytes: int | None = None
+    peak_device_bytes: int | None = None
 
     def __post_init__(self):
         _check_name("run", self.run)
@@ -131,6 +140,11 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _integer(value: Any) -> int | None:
+    """An int, or None for a missing value."""
+    return None if value is None else int(value)
+
+
 def _accuracy_fields(result: results.EvalResult, k: int) -> dict[str, Any]:
     """top{k}, its count and interval; all None when k was not evaluated."""
     if k not in result.correct:
@@ -154,7 +168,9 @@ def row(run: str, model: str, result: results.EvalResult) -> Row:
         result: the run's result; its `metadata` (as
             `tf_topk.cli.run.run_one` writes it) gives the published
             figures, parameters, input size and preprocessing. Missing
-            metadata leaves those cells empty.
+            metadata leaves those cells empty, as do the batch size,
+            latency and memory a result read from an older results.json
+            lacks.
 
     Returns:
         A `Row` with status "ok".
@@ -192,6 +208,12 @@ def row(run: str, model: str, result: results.EvalResult) -> Row:
         num_parameters=None if parameters is None else int(parameters),
         image_size=_image_size(metadata),
         preprocessing=_preprocessing(metadata.get("preprocessing")),
+        batch_size=_integer(result.batch_size),
+        oom_backoffs=" ".join(str(int(b)) for b in result.oom_backoffs) or None,
+        latency_ms_p50=_number(result.latency_ms_p50),
+        latency_ms_p95=_number(result.latency_ms_p95),
+        peak_host_bytes=_integer(result.peak_host_bytes),
+        peak_device_bytes=_integer(result.peak_device_bytes),
         **fields,
     )
 
@@ -311,8 +333,13 @@ def describe_model(name: str, overrides: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _checked_rows(rows: Iterable[Row]) -> list[Row]:
-    """The rows as a list; raises on a non-Row or a repeated run name."""
+def checked_rows(rows: Iterable[Row]) -> list[Row]:
+    """The rows as a list.
+
+    Raises:
+        TypeError: an entry that is not a `Row`.
+        ValueError: a run named twice.
+    """
     checked = list(rows)
     seen = set()
     for index, entry in enumerate(checked):
@@ -334,163 +361,4 @@ def _checked_rows(rows: Iterable[Row]) -> list[Row]:
 
 def any_failed(rows: Iterable[Row]) -> bool:
     """Whether any run failed (e.g. for the exit status of a bulk run)."""
-    return any(r.status == FAILED for r in _checked_rows(rows))
-
-
-def to_csv(rows: Iterable[Row]) -> str:
-    """leaderboard.csv: header `FIELDS`, one line per run in the given
-    order; floats at full precision, an empty cell for None."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for entry in _checked_rows(rows):
-        writer.writerow(entry.to_dict())
-    return buffer.getvalue()
-
-
-def _run_key(run: str) -> tuple:
-    """Natural order: run2 before run10."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part)
-        for part in re.split(r"(\d+)", run)
-        if part
-    )
-
-
-def sorted_rows(rows: Iterable[Row]) -> list[Row]:
-    """Best top-1 first; runs without a top-1 next, failed runs last; ties
-    in the run's name order (natural: run2 before run10)."""
-    return sorted(
-        _checked_rows(rows),
-        key=lambda r: (
-            r.status == FAILED,
-            r.top1 is None,
-            -(r.top1 or 0.0),
-            _run_key(r.run),
-        ),
-    )
-
-
-def _fixed(value: float | None, scale: float = 100, spec: str = ".2f") -> str:
-    """`scale * value` in fixed point (a percent by default); "" for None."""
-    return "" if value is None else format(scale * value, spec)
-
-
-def _accuracy_cell(entry: Row, k: int) -> str:
-    """E.g. "77.54 [74.17, 80.58]": percent and its 95% interval."""
-    value = getattr(entry, f"top{k}")
-    if value is None:
-        return ""
-    low = getattr(entry, f"top{k}_interval95_low")
-    high = getattr(entry, f"top{k}_interval95_high")
-    if low is None or high is None:
-        return _fixed(value)
-    return f"{_fixed(value)} [{_fixed(low)}, {_fixed(high)}]"
-
-
-def _correct_cell(entry: Row, k: int) -> str:
-    correct = getattr(entry, f"top{k}_correct")
-    return "" if correct is None else f"{correct} / {entry.num_examples}"
-
-
-def _published_cell(entry: Row, k: int) -> str:
-    """E.g. "68.40 (+9.14)": the published percent and the difference in
-    percentage points."""
-    reference = getattr(entry, f"published_top{k}")
-    if reference is None:
-        return ""
-    difference = getattr(entry, f"top{k}_minus_published")
-    if difference is None:
-        return _fixed(reference)
-    return f"{_fixed(reference)} ({100 * difference:+.2f})"
-
-
-def _parameters_cell(count: int | None) -> str:
-    """E.g. "2.60 M"; small counts in full ("1,234")."""
-    if count is None:
-        return ""
-    return f"{count / 1e6:.2f} M" if count >= 10_000 else f"{count:,}"
-
-
-def _escape(cell: Any) -> str:
-    """A markdown table cell: "|" escaped, line breaks as spaces."""
-    text = "" if cell is None else str(cell)
-    text = re.sub(r"\s*[\r\n]+\s*", " ", text)
-    return text.replace("|", r"\|")
-
-
-# The markdown columns: header and cell, in order.
-_MARKDOWN_COLUMNS = (
-    ("run", lambda r: r.run),
-    ("model", lambda r: r.model),
-    ("status", lambda r: r.status),
-    ("top-1 % [95%]", lambda r: _accuracy_cell(r, 1)),
-    ("top-5 % [95%]", lambda r: _accuracy_cell(r, 5)),
-    ("top-1 correct", lambda r: _correct_cell(r, 1)),
-    ("top-5 correct", lambda r: _correct_cell(r, 5)),
-    ("published top-1 % (diff)", lambda r: _published_cell(r, 1)),
-    ("published top-5 % (diff)", lambda r: _published_cell(r, 5)),
-    ("images/s", lambda r: _fixed(r.images_per_s, 1, ".1f")),
-    ("input images/s", lambda r: _fixed(r.input_images_per_s, 1, ".1f")),
-    ("parameters", lambda r: _parameters_cell(r.num_parameters)),
-    ("input size", lambda r: r.image_size),
-    ("preprocessing", lambda r: r.preprocessing),
-    ("error", lambda r: r.error),
-)
-
-
-def _markdown_line(cells: Sequence[Any]) -> str:
-    return "| " + " | ".join(_escape(c) for c in cells) + " |"
-
-
-def to_markdown(rows: Iterable[Row]) -> str:
-    """leaderboard.md: a count of runs, then a GitHub markdown table sorted
-    by top-1 (see `sorted_rows`), accuracies in percent.
-
-    The first line reads e.g. "3 runs: 2 ok, 1 failed."
-    """
-    ordered = sorted_rows(rows)
-    num_failed = sum(r.status == FAILED for r in ordered)
-    noun = "run" if len(ordered) == 1 else "runs"
-    lines = [
-        f"{len(ordered)} {noun}: {len(ordered) - num_failed} ok, "
-        f"{num_failed} failed.",
-        "",
-        _markdown_line([name for name, _ in _MARKDOWN_COLUMNS]),
-        "|" + "|".join(" --- " for _ in _MARKDOWN_COLUMNS) + "|",
-    ]
-    lines.extend(
-        _markdown_line([cell(r) for _, cell in _MARKDOWN_COLUMNS])
-        for r in ordered
-    )
-    return "\n".join(lines) + "\n"
-
-
-def write(rows: Iterable[Row], workdir: str) -> dict[str, str]:
-    """Writes leaderboard.csv and leaderboard.md into `workdir`, atomically.
-
-    Args:
-        rows: one per run, in run order (the CSV keeps it).
-        workdir: the bulk run's folder (created; any tf.io.gfile path).
-
-    Returns:
-        The written paths: {"csv": ..., "markdown": ...}.
-
-    Raises:
-        ValueError: an empty `workdir` or a run named twice (nothing is
-            written); TypeError: an entry of `rows` that is not a `Row`.
-    """
-    if not isinstance(workdir, str) or not workdir:
-        raise ValueError(
-            "Argument `workdir` must name an output folder. Received: "
-            f"workdir={workdir!r}"
-        )
-    checked = _checked_rows(rows)
-    tf.io.gfile.makedirs(workdir)
-    paths = {
-        "csv": os.path.join(workdir, files.LEADERBOARD_CSV),
-        "markdown": os.path.join(workdir, files.LEADERBOARD_MARKDOWN),
-    }
-    files.write_atomic(paths["csv"], to_csv(checked))
-    files.write_atomic(paths["markdown"], to_markdown(checked))
-    return paths
+    return any(r.status == FAILED for r in checked_rows(rows))

@@ -8,9 +8,10 @@ published figures, the top-k curve for k = 1..10, the per-class top-1
 distribution and the classes with the most top-1 errors (with their counts
 and 95% intervals, and a note where classes hold too few images to rank),
 the most confused class pairs, the tie and non-finite counts, the run's
-config, versions and throughput, and thumbnails of wrong predictions where
-the images are files. What the page counts comes from
-`tf_topk.runs.tallies`, its plots from `tf_topk.runs.plots`.
+config, versions, throughput, step latency, peak memory and out-of-memory
+back-offs, and thumbnails of wrong predictions where the images are files.
+What the page counts comes from `tf_topk.runs.tallies`, its plots from
+`tf_topk.runs.plots`, its HTML from `tf_topk.runs.markup`.
 
 Nothing on the page is fetched: plots and thumbnails are data URIs, the
 style is inline, and a Content-Security-Policy (`CONTENT_SECURITY_POLICY`)
@@ -21,17 +22,15 @@ is HTML-escaped. The same plots go to `<workdir>/tensorboard` as images.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
 
-from tf_topk.runs import files, plots, predictions, tallies
+from tf_topk.runs import files, markup, plots, predictions, summary, tallies
 
 SAVE_PREDICTIONS_FLAG = "--config.eval.save_predictions=True"
 # Images only as data URIs, style only inline, nothing else at all.
@@ -60,67 +59,15 @@ code { overflow-wrap: anywhere; }
 """
 
 
-def data_uri(data: bytes, mime: str) -> str:
-    """A base64 data URI: an image embedded in the page."""
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _h2(title: str) -> str:
-    anchor = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-    return f'<h2 id="{anchor}">{_e(title)}</h2>'
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def _percent(fraction: float | None, digits: int = 2) -> str:
     return "" if fraction is None else f"{100 * fraction:.{digits}f}%"
 
 
-def _table(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]]) -> str:
-    """An HTML table; numbers are right-aligned, every cell escaped."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header or ())
-    body = []
-    for row in rows:
-        cells = "".join(
-            f'<td class="num">{_e(v)}</td>'
-            if isinstance(v, (int, float))
-            else f"<td>{_e(v)}</td>"
-            for v in row
-        )
-        body.append(f"<tr>{cells}</tr>")
-    head = f"<tr>{head}</tr>" if head else ""
-    return f"<table>{head}{''.join(body)}</table>"
-
-
-def _plot(png: bytes, alt: str) -> str:
-    return (
-        f'<img class="plot" alt="{_e(alt)}" src="{data_uri(png, "image/png")}">'
-    )
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
-
-
 def _needs_predictions(what: str) -> str:
-    return _note(
+    return markup.note(
         f"{what} needs the run's predictions: run it again with "
         f"{SAVE_PREDICTIONS_FLAG}."
     )
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return "" if value is None else str(value)
-
-
-def _mapping(record: Mapping[str, Any] | None) -> str:
-    if not record:
-        return ""
-    return _table(None, [(k, _value(v)) for k, v in record.items()])
 
 
 def ks_of(results: Mapping[str, Any]) -> list[int]:
@@ -159,16 +106,18 @@ def _results_section(results: Mapping[str, Any]) -> str:
         )
     header = ["k", "accuracy", "correct / scored", "95% interval"]
     header += ["published", "difference"]
-    return _h2("Results") + _table(header, rows)
+    return markup.heading("Results") + markup.table(header, rows)
 
 
 def _curve_section(results, records, figures) -> str:
-    title = _h2("Top-k accuracy, k = 1..10")
+    title = markup.heading("Top-k accuracy, k = 1..10")
     if records is None:
         return title + _needs_predictions("The top-k curve")
     accuracies = tallies.topk_accuracies(records)
     if not accuracies:
-        return title + _note("No labeled prediction to draw the curve from.")
+        return title + markup.note(
+            "No labeled prediction to draw the curve from."
+        )
     published = {
         int(key[3:]): value
         for key, value in (results.get("published") or {}).items()
@@ -178,18 +127,18 @@ def _curve_section(results, records, figures) -> str:
     ks = ["k"] + list(range(1, len(accuracies) + 1))
     return (
         title
-        + _plot(figures["topk_curve"], "top-k accuracy curve")
+        + markup.plot(figures["topk_curve"], "top-k accuracy curve")
         + f"<p>Over {sum(1 for p in records if p.labels)} labeled "
         "predictions.</p>"
-        + _table(ks, [["accuracy"] + [_percent(a) for a in accuracies]])
+        + markup.table(ks, [["accuracy"] + [_percent(a) for a in accuracies]])
     )
 
 
 def _classes_section(rows, name, figures) -> str:
-    title = _h2("Per-class top-1")
+    title = markup.heading("Per-class top-1")
     scored = [row for row in rows if row.top1 is not None]
     if not scored:
-        return title + _note(
+        return title + markup.note(
             "No per-class counts: per_class.csv is absent or empty, and no "
             f"predictions were saved ({SAVE_PREDICTIONS_FLAG})."
         )
@@ -198,7 +147,7 @@ def _classes_section(rows, name, figures) -> str:
     )
     return (
         title
-        + _plot(figures["per_class_top1"], "per-class top-1 histogram")
+        + markup.plot(figures["per_class_top1"], "per-class top-1 histogram")
         + _worst_classes(scored, name, figures)
     )
 
@@ -209,9 +158,9 @@ def _worst_classes(rows, name, figures) -> str:
     title = "Classes with top-1 errors"
     if worst:
         title = f"The {len(worst)} classes with the most top-1 errors"
-    text = f"<h3>{_e(title)}</h3>"
+    text = f"<h3>{markup.escape(title)}</h3>"
     if tallies.too_few_to_rank(rows):
-        text += _note(
+        text += markup.note(
             "Too few images to rank classes: the median class holds "
             f"{tallies.median_count(rows):g} image(s), fewer than "
             f"{tallies.MIN_IMAGES_TO_RANK}. A class's top-1 on so few "
@@ -220,7 +169,7 @@ def _worst_classes(rows, name, figures) -> str:
             "hardest."
         )
     if not worst:
-        return text + _note("No class has a top-1 error.")
+        return text + markup.note("No class has a top-1 error.")
     figures["worst_classes"] = plots.bar_chart(
         [f"{row.index} {tallies.short_name(name(row.index))}" for row in worst],
         [row.errors for row in worst],
@@ -228,7 +177,7 @@ def _worst_classes(rows, name, figures) -> str:
         xlabel="top-1 errors",
         value_format="{:.0f}",
     )
-    table = _table(
+    table = markup.table(
         ["class", "name", "errors", "correct / count", "top-1"]
         + ["95% interval"],
         [
@@ -244,16 +193,18 @@ def _worst_classes(rows, name, figures) -> str:
             for row in worst
         ],
     )
-    return text + _plot(figures["worst_classes"], "worst classes") + table
+    return text + markup.plot(figures["worst_classes"], "worst classes") + table
 
 
 def _pairs_section(records, name, figures) -> str:
-    title = _h2("Most confused class pairs")
+    title = markup.heading("Most confused class pairs")
     if records is None:
         return title + _needs_predictions("The confused pairs")
     pairs = tallies.confused_pairs(records)
     if not pairs:
-        return title + _note("No top-1 error among the labeled predictions.")
+        return title + markup.note(
+            "No top-1 error among the labeled predictions."
+        )
     figures["confused_pairs"] = plots.bar_chart(
         [
             f"{tallies.short_name(name(true))} \u2192 "
@@ -265,11 +216,13 @@ def _pairs_section(records, name, figures) -> str:
         xlabel="top-1 errors",
         value_format="{:.0f}",
     )
-    table = _table(
+    table = markup.table(
         ["true class", "predicted as", "errors"],
         [(f"{t} {name(t)}", f"{c} {name(c)}", n) for t, c, n in pairs],
     )
-    return title + _plot(figures["confused_pairs"], "confused pairs") + table
+    return (
+        title + markup.plot(figures["confused_pairs"], "confused pairs") + table
+    )
 
 
 def _counts_section(results: Mapping[str, Any]) -> str:
@@ -278,43 +231,67 @@ def _counts_section(results: Mapping[str, Any]) -> str:
     rules = f"ties (rule: {results.get('ties_rule')})"
     rows = [
         (rules, ", ".join(f"{k}: {n}" for k, n in ties.items())),
-        ("non-finite predictions", _value(results.get("nonfinite"))),
-        ("unlabeled examples left out", _value(results.get("unlabeled"))),
-        ("corrupt files skipped", _value(data.get("num_skipped"))),
-        ("resumed from", _value(results.get("resumed_from"))),
+        ("non-finite predictions", markup.value(results.get("nonfinite"))),
+        ("unlabeled examples left out", markup.value(results.get("unlabeled"))),
+        ("corrupt files skipped", markup.value(data.get("num_skipped"))),
+        ("resumed from", markup.value(results.get("resumed_from"))),
     ]
-    text = _h2("Ties and non-finite predictions") + _table(None, rows)
+    text = markup.heading("Ties and non-finite predictions")
+    text += markup.table(None, rows)
     skipped = data.get("skipped") or []
     if skipped:
-        text += "<p>Skipped files:</p>" + _table(
+        text += "<p>Skipped files:</p>" + markup.table(
             ["file"], [(s,) for s in skipped]
         )
     for cause in results.get("diagnostics") or []:
-        text += _note(f"Likely cause of a shortfall: {cause}")
+        text += markup.note(f"Likely cause of a shortfall: {cause}")
+    return text
+
+
+def _speed(results: Mapping[str, Any]) -> str:
+    """The throughput record, the batch size, the step's latency and the
+    peak memory in words ("n/a" where a run recorded none), and a note
+    naming the out-of-memory back-offs."""
+    throughput = dict(results.get("throughput") or {})
+    p50 = throughput.pop("latency_ms_p50", None)
+    p95 = throughput.pop("latency_ms_p95", None)
+    memory = results.get("memory") or {}
+    batch_size = results.get("batch_size")
+    throughput["wall_time_s"] = results.get("wall_time_s")
+    throughput["batch_size"] = (
+        summary.NOT_AVAILABLE if batch_size is None else batch_size
+    )
+    throughput["step latency"] = summary.describe_latency(p50, p95)
+    throughput["peak memory"] = summary.describe_memory(
+        memory.get("peak_host_bytes"), memory.get("peak_device_bytes")
+    )
+    text = markup.mapping(throughput)
+    backoffs = results.get("oom_backoffs") or []
+    if backoffs:
+        sentence = summary.describe_backoffs(backoffs, batch_size)
+        text += markup.note(sentence.capitalize() + ".")
     return text
 
 
 def _run_section(results: Mapping[str, Any]) -> str:
     model = results.get("model")
-    parts = [_h2("Run"), "<h3>Model</h3>"]
+    parts = [markup.heading("Run"), "<h3>Model</h3>"]
     if isinstance(model, Mapping):
-        parts.append(_mapping(model))
+        parts.append(markup.mapping(model))
     else:
-        parts.append(f"<p>{_e(model)}</p>")
+        parts.append(f"<p>{markup.escape(model)}</p>")
     for member in results.get("members") or []:
-        parts.append(_mapping(member))
-    parts += ["<h3>Data</h3>", _mapping(results.get("data"))]
+        parts.append(markup.mapping(member))
+    parts += ["<h3>Data</h3>", markup.mapping(results.get("data"))]
     parts.append("<h3>Preprocessing</h3>")
-    parts += [_mapping(p) for p in results.get("preprocessing") or []]
-    throughput = dict(results.get("throughput") or {})
-    throughput["wall_time_s"] = results.get("wall_time_s")
-    parts += ["<h3>Throughput</h3>", _mapping(throughput)]
+    parts += [markup.mapping(p) for p in results.get("preprocessing") or []]
+    parts += ["<h3>Throughput, latency and memory</h3>", _speed(results)]
     parts += [
         "<h3>Versions and devices</h3>",
-        _mapping(results.get("versions")),
+        markup.mapping(results.get("versions")),
     ]
     parts.append(
-        _mapping(
+        markup.mapping(
             {
                 "device": results.get("device"),
                 "devices": results.get("devices"),
@@ -325,7 +302,7 @@ def _run_section(results: Mapping[str, Any]) -> str:
     config = json.dumps(results.get("config"), indent=2, sort_keys=True)
     parts.append(
         "<details open><summary>Config</summary>"
-        f"<pre>{_e(config)}</pre></details>"
+        f"<pre>{markup.escape(config)}</pre></details>"
     )
     return "".join(parts)
 
@@ -334,20 +311,20 @@ def _figure(p: predictions.Prediction, path: str, name) -> str:
     true = ", ".join(f"{c} {name(c)}" for c in p.labels)
     score = f" ({p.top_scores[0]:.2f})" if p.top_scores else ""
     predicted = f"{p.top_classes[0]} {name(p.top_classes[0])}{score}"
-    uri = data_uri(plots.thumbnail(path), "image/jpeg")
+    uri = markup.data_uri(plots.thumbnail(path), "image/jpeg")
     return (
-        f'<figure><img alt="{_e(p.id)}" src="{uri}"><figcaption>'
-        f'<div class="true">true: {_e(true)}</div>'
-        f'<div class="wrong">predicted: {_e(predicted)}</div>'
-        f"<code>{_e(p.id)}</code></figcaption></figure>"
+        f'<figure><img alt="{markup.escape(p.id)}" src="{uri}"><figcaption>'
+        f'<div class="true">true: {markup.escape(true)}</div>'
+        f'<div class="wrong">predicted: {markup.escape(predicted)}</div>'
+        f"<code>{markup.escape(p.id)}</code></figcaption></figure>"
     )
 
 
 def _thumbnails_section(results, records, name, limit: int) -> str:
-    title = _h2("Wrong predictions")
+    title = markup.heading("Wrong predictions")
     data = results.get("data") or {}
     if data.get("source") not in _FILE_SOURCES or not data.get("path"):
-        return title + _note(
+        return title + markup.note(
             "Thumbnails need image files: the data source is "
             f"{data.get('source')!r}, not one of {list(_FILE_SOURCES)}."
         )
@@ -366,7 +343,7 @@ def _thumbnails_section(results, records, name, limit: int) -> str:
         f'<div class="grid">{"".join(figures)}</div>'
     )
     if missing:
-        text += _note(
+        text += markup.note(
             f"{len(missing)} image(s) could not be read under "
             f"{data['path']}: {', '.join(missing[:5])}"
         )
@@ -432,15 +409,15 @@ def render(
         )
     )
     body = [
-        f"<h1>tf_topk report: {_e(title)}</h1>",
-        f"<p>{_e(_subtitle(results))}</p><nav>{contents}</nav>",
+        f"<h1>tf_topk report: {markup.escape(title)}</h1>",
+        f"<p>{markup.escape(_subtitle(results))}</p><nav>{contents}</nav>",
         *sections,
     ]
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         '<meta http-equiv="Content-Security-Policy" '
         f'content="{CONTENT_SECURITY_POLICY}">'
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{markup.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )
     return page, figures
