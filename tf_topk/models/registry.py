@@ -7,8 +7,8 @@ reference crop and interpolation, the published figures and the ImageNet
 weights file Keras fetches for it.
 
 >>> spec = get_spec("mobilenet")
->>> spec.input_size, spec.preprocess_mode, spec.published(alpha=0.75)
-(224, 'tf', (0.684, 0.882))
+>>> spec.input_size, spec.preprocess_mode, spec.published(alpha=0.75).top1
+(224, 'tf', 0.684)
 >>> spec.imagenet_weights(alpha=0.75).fname
 'mobilenet_7_5_224_tf.h5'
 """
@@ -27,6 +27,88 @@ from tf_topk.models import weights_files
 PREPROCESS_MODES = ("caffe", "none", "tf", "torch")
 OUTPUTS = ("logits", "softmax")
 INTERPOLATIONS = ("bicubic", "bilinear")
+
+# Where the published figures come from (data: these tables keep no API).
+KERAS_TABLE = "Keras Applications table, https://keras.io/api/applications/"
+# The Keras figures of the older models come from keras-team/keras-
+# applications' README.md "Performance" table (errors; its "10-5" column is
+# the top-5 error over ten crops).
+KERAS_APPLICATIONS_README = (
+    "keras-team/keras-applications README.md, Performance, 10-5 column "
+    "(https://github.com/keras-team/keras-applications#performance)"
+)
+# That README says 224 x 224 for every model but NASNetLarge, InceptionV3,
+# InceptionResNetV2 and Xception, yet the ResNetV2 weights (keras-
+# applications pull request #26, by the TensorNets author) are of the TF-slim
+# ResNet V2 family, which TF-slim evaluates at 299 ("ResNet V2 models use
+# Inception pre-processing and input image size of 299",
+# tensorflow/models research/slim/README.md) and so does TensorNets
+# ("ResNet50-152v2 (299x299)", taehoonlee/tensornets README.md); at 224,
+# users measure 66.9-70% top-1 for ResNet50V2 (keras-applications issue
+# #207, calebrob6/imagenet_validation issue #3), not 76.0%.
+RESNET_V2_SOURCE = (
+    f"{KERAS_TABLE}; at 299 px, the size TF-slim (tensorflow/models "
+    "research/slim/README.md) and TensorNets (taehoonlee/tensornets "
+    "README.md) evaluate ResNet V2 at, not the 224 keras-applications' "
+    "README states"
+)
+MOBILENET_V1_SLIM = (
+    "TF-slim research/slim/nets/mobilenet_v1.md, float checkpoints "
+    "(https://github.com/tensorflow/models/blob/master/research/slim/nets/"
+    "mobilenet_v1.md)"
+)
+MOBILENET_V2_SLIM = (
+    "TF-slim research/slim/nets/mobilenet/README.md, Mobilenet V2 Imagenet "
+    "Checkpoints (https://github.com/tensorflow/models/blob/master/research/"
+    "slim/nets/mobilenet/README.md)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conditions:
+    """How a published figure was measured; None where the source is silent.
+
+    Attributes:
+        image_size: square input size, in pixels.
+        crop_fraction: centre-crop fraction of the reference evaluation.
+        num_crops: 1 (single centre crop) or 10 (corners, centre, mirrors).
+        weights: the weights the figure was measured with (a Keras weights
+            file or a TF-slim checkpoint name).
+
+    >>> Conditions(image_size=299, crop_fraction=0.875).num_crops
+    1
+    """
+
+    image_size: int | None
+    crop_fraction: float | None
+    num_crops: int = 1
+    weights: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """A published figure with where it comes from and how it was measured.
+
+    Attributes:
+        top1: top-1 fraction, None where not published.
+        top5: top-5 fraction, None where not published.
+        source: where the figures come from (a table and its URL, or
+            "config" for figures a run was given).
+        conditions: how they were measured; None where unknown.
+
+    >>> published = get_spec("resnet50_v2").published()
+    >>> published.top1, published.conditions.image_size
+    (0.76, 299)
+    """
+
+    top1: float | None
+    top5: float | None
+    source: str
+    conditions: Conditions | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results.json `published` record, JSON-able."""
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +137,11 @@ class ModelSpec:
         published_table: (alpha, image_size, top1, top5) rows of the
             TF-slim tables, for the families published per width and
             resolution (MobileNet, MobileNetV2).
+        published_source: where `top1` / `top5` (or the table) come from.
+        published_size: the input size `top1` / `top5` were measured at,
+            where it is not `input_size` (ResNetV2: 299).
+        ten_crop_top5: (alpha, top-5 fraction) over ten crops at the
+            single-crop figure's size, from keras-applications' README.
 
     >>> spec = get_spec("resnet50")
     >>> spec.keras_name, spec.input_size, spec.imagenet_weights().fname
@@ -76,6 +163,11 @@ class ModelSpec:
     published_table: tuple[tuple[float, int, float, float], ...] = (
         dataclasses.field(default=(), repr=False)
     )
+    published_source: str = dataclasses.field(default=KERAS_TABLE, repr=False)
+    published_size: int | None = None
+    ten_crop_top5: tuple[tuple[float, float], ...] = dataclasses.field(
+        default=(), repr=False
+    )
 
     @property
     def keras_name(self) -> str:
@@ -83,30 +175,91 @@ class ModelSpec:
         return self.constructor.__name__
 
     def published(
-        self, *, alpha: float = 1.0, image_size: int | None = None
-    ) -> tuple[float, float] | None:
-        """Published (top1, top5) fractions for a width and resolution.
+        self,
+        *,
+        alpha: float = 1.0,
+        image_size: int | None = None,
+        num_crops: int = 1,
+    ) -> Published | None:
+        """The published figure for a width, resolution and crop count.
 
         MobileNet and MobileNetV2 answer from the TF-slim tables (the
         checkpoints Keras converted its weights from); every other model
-        answers its Keras Applications figures at alpha 1.0 and its default
-        input size only. None where nothing was published.
+        answers its Keras Applications figures at alpha 1.0, at its default
+        input size or at the size the figures were measured at. With
+        `num_crops=10`, the ten-crop top-5 of keras-applications' README
+        where it has one (no top-1 there), else the single-crop figure
+        (whose conditions then say 1 crop). None where nothing was
+        published.
 
         Args:
             alpha: the width multiplier.
             image_size: square input size; defaults to `input_size`.
+            num_crops: 1 or 10, the run's crops.
         """
         image_size = self.input_size if image_size is None else image_size
+        figures = self._single_crop(alpha, image_size)
+        if figures is None:
+            return None
+        size, top1, top5 = figures
+        # keras-applications measured ten crops at the default sizes only.
+        at_default = size == (self.published_size or self.input_size)
+        ten_crop = (
+            self._ten_crop_top5(alpha)
+            if num_crops == 10 and at_default
+            else None
+        )
+        if ten_crop is not None:
+            return Published(
+                None,
+                ten_crop,
+                KERAS_APPLICATIONS_README,
+                self._conditions(alpha, size, num_crops=10),
+            )
+        return Published(
+            top1, top5, self.published_source, self._conditions(alpha, size)
+        )
+
+    def _single_crop(
+        self, alpha: float, image_size: int
+    ) -> tuple[int, float, float | None] | None:
+        """(measured size, top1, top5) of the single-crop figure."""
         if self.published_table:
             for row_alpha, row_size, top1, top5 in self.published_table:
                 if abs(row_alpha - alpha) < 1e-6 and row_size == image_size:
-                    return top1, top5
+                    return row_size, top1, top5
             return None
-        if alpha != 1.0 or image_size != self.input_size:
+        measured = self.published_size or self.input_size
+        if alpha != 1.0 or image_size not in (self.input_size, measured):
             return None
-        if self.top1 is None or self.top5 is None:
+        if self.top1 is None:
             return None
-        return self.top1, self.top5
+        return measured, self.top1, self.top5
+
+    def _ten_crop_top5(self, alpha: float) -> float | None:
+        for row_alpha, top5 in self.ten_crop_top5:
+            if abs(row_alpha - alpha) < 1e-6:
+                return top5
+        return None
+
+    def _conditions(
+        self, alpha: float, image_size: int, *, num_crops: int = 1
+    ) -> Conditions:
+        if self.name in ("mobilenet", "mobilenet_v2"):
+            version = "v1" if self.name == "mobilenet" else "v2"
+            checkpoint = f"mobilenet_{version}_{float(alpha)}_{image_size}"
+            weights = f"TF-slim {checkpoint}"
+        else:
+            try:
+                weights = self.imagenet_weights().fname
+            except ValueError:
+                weights = None
+        return Conditions(
+            image_size=image_size,
+            crop_fraction=self.crop_fraction,
+            num_crops=num_crops,
+            weights=weights,
+        )
 
     def imagenet_weights(self, **kwargs: Any) -> weights_files.WeightsFile:
         """The ImageNet weights file Keras fetches for these arguments.
@@ -200,7 +353,9 @@ def _spec(
 # (name, keras constructor, keras.applications module, input size,
 # preprocess mode, top-1, top-5). Figures: the Keras Applications table
 # (keras.io/api/applications), measured with a 224/256 = 0.875 centre crop
-# (bilinear) at each model's default size; MobileNetV3: the keras
+# (bilinear) at each model's default size (ResNetV2: at 299 px, see
+# RESNET_V2_SOURCE; every figure's source and conditions: `published`);
+# MobileNetV3: the keras
 # mobilenet_v3 docstring (top-1 only); ConvNeXt: top-1 only in the table.
 # Mode "none": the model rescales 0..255 inputs itself (MobileNetV3,
 # EfficientNetV2 and ConvNeXt with include_preprocessing=True, their
@@ -276,12 +431,64 @@ _TABLE = (
 )  # fmt: skip
 
 
+# keras-team/keras-applications README.md "10-5" column: top-5 error over
+# ten crops (centre, 4 corners and their mirrors), as (alpha, top-5).
+_TEN_CROP_TOP5 = {
+    "vgg16": ((1.0, 0.91166),),
+    "vgg19": ((1.0, 0.91226),),
+    "resnet50": ((1.0, 0.93172),),
+    "resnet101": ((1.0, 0.93908),),
+    "resnet152": ((1.0, 0.94092),),
+    "resnet50_v2": ((1.0, 0.94104),),
+    "resnet101_v2": ((1.0, 0.94842),),
+    "resnet152_v2": ((1.0, 0.95100),),
+    "inception_v3": ((1.0, 0.94962),),
+    "inception_resnet_v2": ((1.0, 0.96038),),
+    "xception": ((1.0, 0.95262),),
+    "mobilenet": (
+        (0.25, 0.78804),
+        (0.5, 0.87820),
+        (0.75, 0.90122),
+        (1.0, 0.91226),
+    ),
+    "mobilenet_v2": (
+        (0.35, 0.84578),
+        (0.5, 0.88024),
+        (0.75, 0.90812),
+        (1.0, 0.91678),
+        (1.3, 0.93272),
+        (1.4, 0.93482),
+    ),
+    "densenet121": ((1.0, 0.93478),),
+    "densenet169": ((1.0, 0.94140),),
+    "densenet201": ((1.0, 0.94534),),
+    "nasnet_large": ((1.0, 0.96588),),
+    "nasnet_mobile": ((1.0, 0.93242),),
+}
+
+
 def _options(name: str, input_size: int) -> dict[str, Any]:
-    """Reference evaluation settings that differ from 0.875 / bilinear."""
+    """Reference evaluation settings that differ from 0.875 / bilinear, and
+    the published figures' sources where not the Keras table alone."""
+    ten_crop = {"ten_crop_top5": _TEN_CROP_TOP5.get(name, ())}
     if name == "mobilenet":
-        return {"published_table": _MOBILENET_V1_SLIM}
+        return {
+            "published_table": _MOBILENET_V1_SLIM,
+            "published_source": MOBILENET_V1_SLIM,
+            **ten_crop,
+        }
     if name == "mobilenet_v2":
-        return {"published_table": _MOBILENET_V2_SLIM}
+        return {
+            "published_table": _MOBILENET_V2_SLIM,
+            "published_source": MOBILENET_V2_SLIM,
+            **ten_crop,
+        }
+    if name.startswith("resnet") and name.endswith("_v2"):
+        return {
+            "published_source": RESNET_V2_SOURCE,
+            "published_size": 299,
+            **ten_crop,
+        }
     if name.startswith("efficientnet_v2"):
         # google/automl efficientnetv2/preprocessing.py preprocess_for_eval:
         # centre crop size / (size + 32) below 320 px, none from 320 px;
@@ -296,7 +503,7 @@ def _options(name: str, input_size: int) -> dict[str, Any]:
         # facebookresearch/ConvNeXt evaluation at 224: crop_pct 0.875,
         # bicubic.
         return {"interpolation": "bicubic"}
-    return {}
+    return ten_crop
 
 
 def _registry() -> dict[str, ModelSpec]:
