@@ -13,7 +13,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tf_topk import models
-from tf_topk.models import registry
+from tf_topk.models import figures
 
 # Every ImageNet classifier the issue lists, by registry key.
 EXPECTED_NAMES = [
@@ -142,7 +142,7 @@ class RegistryTest(parameterized.TestCase, tf.test.TestCase):
             models.Published(
                 0.749,
                 0.921,
-                registry.KERAS_TABLE,
+                figures.KERAS_TABLE,
                 models.Conditions(
                     image_size=224,
                     crop_fraction=0.875,
@@ -158,7 +158,7 @@ class RegistryTest(parameterized.TestCase, tf.test.TestCase):
             models.Published(
                 0.780,
                 0.942,
-                registry.RESNET_V2_SOURCE,
+                figures.RESNET_V2_SOURCE,
                 models.Conditions(
                     image_size=299,
                     crop_fraction=0.875,
@@ -174,7 +174,7 @@ class RegistryTest(parameterized.TestCase, tf.test.TestCase):
             models.Published(
                 0.455,
                 0.704,
-                registry.MOBILENET_V2_SLIM,
+                figures.MOBILENET_V2_SLIM,
                 models.Conditions(
                     image_size=96,
                     crop_fraction=0.875,
@@ -190,7 +190,7 @@ class RegistryTest(parameterized.TestCase, tf.test.TestCase):
             models.Published(
                 None,
                 0.91166,
-                registry.KERAS_APPLICATIONS_README,
+                figures.KERAS_APPLICATIONS_README,
                 models.Conditions(
                     image_size=224,
                     crop_fraction=0.875,
@@ -206,7 +206,7 @@ class RegistryTest(parameterized.TestCase, tf.test.TestCase):
             models.Published(
                 0.415,
                 0.663,
-                registry.MOBILENET_V1_SLIM,
+                figures.MOBILENET_V1_SLIM,
                 models.Conditions(
                     image_size=128,
                     crop_fraction=0.875,
@@ -222,7 +222,7 @@ class RegistryTest(parameterized.TestCase, tf.test.TestCase):
             models.Published(
                 0.787,
                 0.943,
-                registry.KERAS_TABLE,
+                figures.KERAS_TABLE,
                 models.Conditions(
                     image_size=224,
                     crop_fraction=224 / 256,

@@ -6,7 +6,8 @@ input size, `preprocess_input` mode, label space or weights file.
 - `registry`: `ModelSpec`, each model's contract (`names()`,
   `get_spec(name)`), with the ImageNet weights file Keras fetches for it
   (`weights_files`) and its `Published` figures with their source and
-  `Conditions` (size, crop, crops, weights).
+  `Conditions` (size, crop, crops, weights; the sources and tables:
+  `figures`).
 - `loading`: `load(name, weights=...)` returns the raw Keras model and a
   `WeightsRecord` (the file read and its SHA-256); `build` also wraps it.
 - `wrappers`: `predict` runs a model on a (multi-crop) batch;
@@ -27,14 +28,13 @@ input size, `preprocess_input` mode, label space or weights file.
 """
 
 from tf_topk.models.ensembles import WeightedAverage, ensemble
+from tf_topk.models.figures import Conditions, Published
 from tf_topk.models.loading import WeightsRecord, build, load
 from tf_topk.models.registry import (
     INTERPOLATIONS,
     OUTPUTS,
     PREPROCESS_MODES,
-    Conditions,
     ModelSpec,
-    Published,
     get_spec,
     names,
 )
