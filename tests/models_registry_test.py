@@ -518,6 +518,9 @@ class WeightsFilesTest(parameterized.TestCase, tf.test.TestCase):
          "nasnet_mobile_no_top.h5"),
         ("resnet50_v2", "resnet50_v2", {},
          "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
+        ("resnet50_v2_at_299", "resnet50_v2",
+         {"input_shape": (299, 299, 3)},
+         "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
         ("efficientnet_b0", "efficientnet_b0", {}, "efficientnetb0.h5"),
         ("efficientnet_v2_s_no_top", "efficientnet_v2_s",
          {"include_top": False}, "efficientnetv2-s_notop.h5"),
@@ -536,6 +539,10 @@ class WeightsFilesTest(parameterized.TestCase, tf.test.TestCase):
          "Argument `input_shape` must be (224, 224, 3) for the ImageNet "
          "weights of 'resnet50' with include_top=True. Received: "
          "input_shape=(160, 160, 3)"),
+        ("resnet_v2_size", "resnet101_v2", {"input_shape": (260, 260, 3)},
+         "Argument `input_shape` must be (S, S, 3) with S in [224, 299] for "
+         "the ImageNet weights of 'resnet101_v2' with include_top=True. "
+         "Received: input_shape=(260, 260, 3)"),
         ("mobilenet_size", "mobilenet", {"input_shape": (100, 100, 3)},
          "Argument `input_shape` must be (S, S, 3) with S in [128, 160, 192, "
          "224] for the ImageNet weights of 'mobilenet' with "
