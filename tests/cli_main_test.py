@@ -218,7 +218,11 @@ class RunTest(tf.test.TestCase, parameterized.TestCase):
         # inside it (noise), a published 1.0 does not.
         self.config.eval.published_top1 = 0.8
         result = run.run(self.config, None)
-        self.assertEqual(result.metadata["published"]["top1"], 0.8)
+        # Figures from the config come without their conditions.
+        self.assertEqual(
+            result.metadata["published"],
+            {"top1": 0.8, "top5": None, "source": "config", "conditions": None},
+        )
         self.assertEqual(result.metadata["diagnostics"], [])
 
         self.config.eval.published_top1 = 1.0
@@ -488,6 +492,16 @@ class RealDataTest(tf.test.TestCase):
             record["preprocessing"][0]["interpolation"], "bilinear"
         )
         self.assertEqual(record["published"]["top1"], 0.684)
+        self.assertStartsWith(record["published"]["source"], "TF-slim")
+        self.assertEqual(
+            record["published"]["conditions"],
+            {
+                "image_size": 224,
+                "crop_fraction": 0.875,
+                "num_crops": 1,
+                "weights": "TF-slim mobilenet_v1_0.75_224",
+            },
+        )
         self.assertIn("tf_topk: mobilenet", stdout)
 
     def test_imagenet_weights_from_a_seeded_keras_cache(self):

@@ -4,8 +4,9 @@ import conftest
 import keras
 import numpy as np
 import tensorflow as tf
+from absl.testing import parameterized
 
-from tf_topk import diagnostics, testing
+from tf_topk import diagnostics, evaluation, models, preprocessing, testing
 
 NUM_CLASSES = 5
 
@@ -106,6 +107,148 @@ class LabelShiftTest(tf.test.TestCase):
             r"Received: list$",
         ):
             diagnostics.label_shift_accuracy(self.model, [1, 2])
+
+
+# The published figure: 299 px, a 0.875 centre crop, one crop.
+PUBLISHED = models.Conditions(image_size=299, crop_fraction=0.875, num_crops=1)
+
+
+class ConditionDifferencesTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.named_parameters(
+        (
+            "image_size",
+            {"image_size": 224},
+            [
+                "conditions differ: the published figure is at 299 px, this "
+                "run at 224 px; --config.model.image_size=299 matches it."
+            ],
+        ),
+        (
+            "crop_fraction",
+            {"image_size": 299, "crop_fraction": 1.0},
+            [
+                "conditions differ: the published figure uses a centre crop "
+                "of 0.875, this run 1; --config.preprocess.crop_fraction="
+                "0.875 matches it."
+            ],
+        ),
+        (
+            "num_crops",
+            {"image_size": 299, "num_crops": 10},
+            [
+                "conditions differ: the published figure is single crop, "
+                "this run 10 crops; --config.data.num_crops=1 matches it."
+            ],
+        ),
+        (
+            "all_three_in_order",
+            {"image_size": 224, "crop_fraction": 0.95, "num_crops": 10},
+            [
+                "conditions differ: the published figure is at 299 px, this "
+                "run at 224 px; --config.model.image_size=299 matches it.",
+                "conditions differ: the published figure uses a centre crop "
+                "of 0.875, this run 0.95; --config.preprocess.crop_fraction="
+                "0.875 matches it.",
+                "conditions differ: the published figure is single crop, "
+                "this run 10 crops; --config.data.num_crops=1 matches it.",
+            ],
+        ),
+        ("same", {"image_size": 299}, []),
+    )
+    def test_pinned_messages(self, run, expected):
+        options = preprocessing.Options(**run)
+        self.assertEqual(
+            diagnostics.condition_differences(PUBLISHED, options), expected
+        )
+
+    def test_ten_crop_figure_against_a_single_crop_run(self):
+        published = models.Conditions(
+            image_size=224, crop_fraction=0.875, num_crops=10
+        )
+        self.assertEqual(
+            diagnostics.condition_differences(
+                published, preprocessing.Options()
+            ),
+            [
+                "conditions differ: the published figure is 10 crops, this "
+                "run single crop; --config.data.num_crops=10 matches it."
+            ],
+        )
+
+    def test_unknown_conditions_are_not_compared(self):
+        options = preprocessing.Options(image_size=160, num_crops=10)
+        self.assertEqual(diagnostics.condition_differences(None, options), [])
+        self.assertEqual(diagnostics.condition_differences(PUBLISHED, None), [])
+        unknown = models.Conditions(image_size=None, crop_fraction=None)
+        self.assertEqual(
+            diagnostics.condition_differences(unknown, options),
+            [
+                "conditions differ: the published figure is single crop, "
+                "this run 10 crops; --config.data.num_crops=1 matches it."
+            ],
+        )
+
+
+class DiagnosisTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.backend.clear_session()
+        self.model = testing.oracle_model(NUM_CLASSES)
+        # 10 examples, 5 right (batches of 4: a partial last batch).
+        predicted = np.arange(10) % 4
+        labels = np.where(np.arange(10) < 5, predicted, (predicted + 2) % 4)
+        self.dataset = oracle_dataset(predicted, labels)
+
+    def evaluate(self, diagnosis):
+        return evaluation.evaluate(
+            self.model,
+            self.dataset,
+            ks=(1,),
+            progress="none",
+            listeners=[diagnosis],
+        )
+
+    def test_differing_conditions_come_first(self):
+        published = models.Published(1.0, None, "a test table", PUBLISHED)
+        diagnosis = diagnostics.Diagnosis(
+            published=published,
+            options=preprocessing.Options(image_size=224),
+            num_classes=NUM_CLASSES,
+        )
+        result = self.evaluate(diagnosis)
+        self.assertEqual(result.correct[1], 5)
+        causes = result.metadata["diagnostics"]
+        self.assertEqual(
+            causes[0],
+            "conditions differ: the published figure is at 299 px, this run "
+            "at 224 px; --config.model.image_size=299 matches it.",
+        )
+        self.assertFalse([c for c in causes[1:] if "conditions" in c])
+        self.assertIn("50.0% below the published figure", causes[-1])
+
+    def test_like_with_like_claims_no_difference(self):
+        diagnosis = diagnostics.Diagnosis(
+            published=models.Published(1.0, None, "a test table", PUBLISHED),
+            options=preprocessing.Options(image_size=299),
+            num_classes=NUM_CLASSES,
+        )
+        causes = self.evaluate(diagnosis).metadata["diagnostics"]
+        self.assertFalse([c for c in causes if c.startswith("conditions")])
+        self.assertIn("50.0% below the published figure", causes[-1])
+
+    def test_no_shortfall_says_nothing_of_the_conditions(self):
+        diagnosis = diagnostics.Diagnosis(
+            published=models.Published(0.5, None, "a test table", PUBLISHED),
+            options=preprocessing.Options(image_size=224),
+            num_classes=NUM_CLASSES,
+        )
+        self.assertEqual(self.evaluate(diagnosis).metadata["diagnostics"], [])
+
+    def test_published_top1_alone_still_works(self):
+        diagnosis = diagnostics.Diagnosis(1.0, num_classes=NUM_CLASSES)
+        causes = self.evaluate(diagnosis).metadata["diagnostics"]
+        self.assertIn("50.0% below the published figure", causes[-1])
+        self.assertFalse([c for c in causes if c.startswith("conditions")])
 
 
 if __name__ == "__main__":

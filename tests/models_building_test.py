@@ -52,7 +52,10 @@ class BuildTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(built.record.name, "mobilenet")
         self.assertEqual(built.record.preprocess_mode, "tf")
         self.assertEqual(built.record.output, "softmax")
-        self.assertEqual(built.published, (0.415, 0.663))
+        published = built.published
+        self.assertEqual((published.top1, published.top5), (0.415, 0.663))
+        self.assertEqual(published.conditions.image_size, 128)
+        self.assertEqual(published.conditions.num_crops, 1)
         self.assertEqual(
             building.planned_options(
                 [request], overrides={"crop_fraction": 1.0}

@@ -50,7 +50,12 @@ def metadata(**overrides):
         members=None,
         data=data_record(),
         preprocessing=({"image_size": 224},),
-        published={"top1": 0.7, "top5": None},
+        published={
+            "top1": 0.7,
+            "top5": None,
+            "source": "config",
+            "conditions": None,
+        },
         distribution="default",
         config={"eval": {"batch_size": 4}},
         devices=("/cpu:0",),

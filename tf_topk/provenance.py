@@ -78,7 +78,10 @@ class RunMetadata:
         members: the ensemble members' records (None for one model).
         data: the data record.
         preprocessing: the resolved preprocessing of each model, as dicts.
-        published: {"top1": ..., "top5": ...} to compare with, or None.
+        published: the figure to compare with, or None: {"top1", "top5",
+            "source", "conditions"}, conditions being {"image_size",
+            "crop_fraction", "num_crops", "weights"} or None where unknown
+            (`tf_topk.models.Published.to_dict`).
         distribution: `config.distribution`.
         config: the whole config, as JSON-able values.
         devices: the devices the evaluation ran on.
@@ -92,7 +95,7 @@ class RunMetadata:
     members: tuple[ModelRecord, ...] | None
     data: DataRecord
     preprocessing: tuple[dict[str, Any], ...]
-    published: dict[str, float | None] | None
+    published: dict[str, Any] | None
     distribution: str
     config: dict[str, Any]
     devices: tuple[str, ...] = ()

@@ -36,6 +36,7 @@ from tf_topk import (
     imagenet,
     input_stage,
     listeners,
+    models,
     progress,
     provenance,
     results,
@@ -135,7 +136,8 @@ def run_one(
             cache=info.cache,
         ),
         diagnostics.Diagnosis(
-            (metadata.published or {}).get("top1"),
+            published=_published(request, built),
+            options=options[0] if len(options) == 1 else None,
             tolerance=request.eval.shortfall_tolerance,
             num_classes=request.data.num_classes,
         ),
@@ -286,13 +288,25 @@ def _strategy(name: str) -> tf.distribute.Strategy | None:
     return distribute.get_strategy(name)
 
 
+def _published(
+    request: requests.RunRequest, built: list[building.BuiltModel]
+) -> models.Published | None:
+    """The figure to compare with: the config's, else the one model's."""
+    if request.eval.published_top1 is not None:
+        # Figures given on the command line come without their conditions.
+        return models.Published(
+            request.eval.published_top1,
+            request.eval.published_top5,
+            source="config",
+        )
+    return built[0].published if len(built) == 1 else None
+
+
 def _metadata(request, built, info, strategy) -> provenance.RunMetadata:
     """What results.json says of the run besides its counts."""
     data = request.data
     single = len(built) == 1
-    published = built[0].published if single else None
-    if request.eval.published_top1 is not None:
-        published = (request.eval.published_top1, request.eval.published_top5)
+    published = _published(request, built)
     tfds = data.source == "tfds"
     return provenance.RunMetadata(
         model=built[0].record if single else request.name,
@@ -313,9 +327,7 @@ def _metadata(request, built, info, strategy) -> provenance.RunMetadata:
             cache=info.cache,
         ),
         preprocessing=tuple(m.options.to_dict() for m in built),
-        published=(
-            {"top1": published[0], "top5": published[1]} if published else None
-        ),
+        published=published.to_dict() if published else None,
         distribution=request.distribution,
         config=request.config,
         devices=provenance.devices(strategy),

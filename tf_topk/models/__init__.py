@@ -5,7 +5,9 @@ input size, `preprocess_input` mode, label space or weights file.
 
 - `registry`: `ModelSpec`, each model's contract (`names()`,
   `get_spec(name)`), with the ImageNet weights file Keras fetches for it
-  (`weights_files`).
+  (`weights_files`) and its `Published` figures with their source and
+  `Conditions` (size, crop, crops, weights; the sources and tables:
+  `figures`).
 - `loading`: `load(name, weights=...)` returns the raw Keras model and a
   `WeightsRecord` (the file read and its SHA-256); `build` also wraps it.
 - `wrappers`: `predict` runs a model on a (multi-crop) batch;
@@ -17,8 +19,8 @@ input size, `preprocess_input` mode, label space or weights file.
 
 >>> from tf_topk import models
 >>> spec = models.get_spec("mobilenet")
->>> spec.input_size, spec.preprocess_mode, spec.published(alpha=0.75)
-(224, 'tf', (0.684, 0.882))
+>>> spec.input_size, spec.preprocess_mode, spec.published(alpha=0.75).top1
+(224, 'tf', 0.684)
 >>> model, record = models.build("mobilenet", weights=None, alpha=0.25,
 ...     image_size=128)
 >>> model.output_shape, record.path
@@ -26,6 +28,7 @@ input size, `preprocess_input` mode, label space or weights file.
 """
 
 from tf_topk.models.ensembles import WeightedAverage, ensemble
+from tf_topk.models.figures import Conditions, Published
 from tf_topk.models.loading import WeightsRecord, build, load
 from tf_topk.models.registry import (
     INTERPOLATIONS,
@@ -49,8 +52,10 @@ __all__ = [
     "OUTPUTS",
     "PREPROCESS_MODES",
     "ClassProbabilities",
+    "Conditions",
     "InputPreprocessing",
     "ModelSpec",
+    "Published",
     "WeightedAverage",
     "WeightsFile",
     "WeightsRecord",

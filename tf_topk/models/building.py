@@ -89,14 +89,15 @@ class BuiltModel:
             class probabilities out; see `models.inference_model`).
         options: the preprocessing resolved for it.
         record: the model's record in results.json.
-        published: the published (top-1, top-5) fractions of the spec at
-            this width and input size; None when unknown.
+        published: the spec's published figure at this width, input size
+            and number of crops, with its source and conditions; None when
+            unknown.
     """
 
     model: Any
     options: preprocessing.Options
     record: provenance.ModelRecord
-    published: tuple[float, float] | None
+    published: models.Published | None
 
 
 def weights_argument(value: str | None) -> str | None:
@@ -187,7 +188,9 @@ def build(
     published = None
     if spec is not None:
         published = spec.published(
-            alpha=request.alpha or 1.0, image_size=image_size
+            alpha=request.alpha or 1.0,
+            image_size=image_size,
+            num_crops=options.num_crops,
         )
     record = _record(request, weights, image_size, subset)
     return BuiltModel(model, options, record, published)

@@ -7,8 +7,8 @@ reference crop and interpolation, the published figures and the ImageNet
 weights file Keras fetches for it.
 
 >>> spec = get_spec("mobilenet")
->>> spec.input_size, spec.preprocess_mode, spec.published(alpha=0.75)
-(224, 'tf', (0.684, 0.882))
+>>> spec.input_size, spec.preprocess_mode, spec.published(alpha=0.75).top1
+(224, 'tf', 0.684)
 >>> spec.imagenet_weights(alpha=0.75).fname
 'mobilenet_7_5_224_tf.h5'
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 
-from tf_topk.models import weights_files
+from tf_topk.models import figures, weights_files
 
 PREPROCESS_MODES = ("caffe", "none", "tf", "torch")
 OUTPUTS = ("logits", "softmax")
@@ -55,6 +55,11 @@ class ModelSpec:
         published_table: (alpha, image_size, top1, top5) rows of the
             TF-slim tables, for the families published per width and
             resolution (MobileNet, MobileNetV2).
+        published_source: where `top1` / `top5` (or the table) come from.
+        published_size: the input size `top1` / `top5` were measured at,
+            where it is not `input_size` (ResNetV2: 299).
+        ten_crop_top5: (alpha, top-5 fraction) over ten crops at the
+            single-crop figure's size, from keras-applications' README.
 
     >>> spec = get_spec("resnet50")
     >>> spec.keras_name, spec.input_size, spec.imagenet_weights().fname
@@ -76,6 +81,13 @@ class ModelSpec:
     published_table: tuple[tuple[float, int, float, float], ...] = (
         dataclasses.field(default=(), repr=False)
     )
+    published_source: str = dataclasses.field(
+        default=figures.KERAS_TABLE, repr=False
+    )
+    published_size: int | None = None
+    ten_crop_top5: tuple[tuple[float, float], ...] = dataclasses.field(
+        default=(), repr=False
+    )
 
     @property
     def keras_name(self) -> str:
@@ -83,30 +95,91 @@ class ModelSpec:
         return self.constructor.__name__
 
     def published(
-        self, *, alpha: float = 1.0, image_size: int | None = None
-    ) -> tuple[float, float] | None:
-        """Published (top1, top5) fractions for a width and resolution.
+        self,
+        *,
+        alpha: float = 1.0,
+        image_size: int | None = None,
+        num_crops: int = 1,
+    ) -> figures.Published | None:
+        """The published figure for a width, resolution and crop count.
 
         MobileNet and MobileNetV2 answer from the TF-slim tables (the
         checkpoints Keras converted its weights from); every other model
-        answers its Keras Applications figures at alpha 1.0 and its default
-        input size only. None where nothing was published.
+        answers its Keras Applications figures at alpha 1.0, at its default
+        input size or at the size the figures were measured at. With
+        `num_crops=10`, the ten-crop top-5 of keras-applications' README
+        where it has one (no top-1 there), else the single-crop figure
+        (whose conditions then say 1 crop). None where nothing was
+        published.
 
         Args:
             alpha: the width multiplier.
             image_size: square input size; defaults to `input_size`.
+            num_crops: 1 or 10, the run's crops.
         """
         image_size = self.input_size if image_size is None else image_size
+        single_crop = self._single_crop(alpha, image_size)
+        if single_crop is None:
+            return None
+        size, top1, top5 = single_crop
+        # keras-applications measured ten crops at the default sizes only.
+        at_default = size == (self.published_size or self.input_size)
+        ten_crop = (
+            self._ten_crop_top5(alpha)
+            if num_crops == 10 and at_default
+            else None
+        )
+        if ten_crop is not None:
+            return figures.Published(
+                None,
+                ten_crop,
+                figures.KERAS_APPLICATIONS_README,
+                self._conditions(alpha, size, num_crops=10),
+            )
+        return figures.Published(
+            top1, top5, self.published_source, self._conditions(alpha, size)
+        )
+
+    def _single_crop(
+        self, alpha: float, image_size: int
+    ) -> tuple[int, float, float | None] | None:
+        """(measured size, top1, top5) of the single-crop figure."""
         if self.published_table:
             for row_alpha, row_size, top1, top5 in self.published_table:
                 if abs(row_alpha - alpha) < 1e-6 and row_size == image_size:
-                    return top1, top5
+                    return row_size, top1, top5
             return None
-        if alpha != 1.0 or image_size != self.input_size:
+        measured = self.published_size or self.input_size
+        if alpha != 1.0 or image_size not in (self.input_size, measured):
             return None
-        if self.top1 is None or self.top5 is None:
+        if self.top1 is None:
             return None
-        return self.top1, self.top5
+        return measured, self.top1, self.top5
+
+    def _ten_crop_top5(self, alpha: float) -> float | None:
+        for row_alpha, top5 in self.ten_crop_top5:
+            if abs(row_alpha - alpha) < 1e-6:
+                return top5
+        return None
+
+    def _conditions(
+        self, alpha: float, image_size: int, *, num_crops: int = 1
+    ) -> figures.Conditions:
+        if self.name in ("mobilenet", "mobilenet_v2"):
+            version = "v1" if self.name == "mobilenet" else "v2"
+            checkpoint = f"mobilenet_{version}_{float(alpha)}_{image_size}"
+            weights = f"TF-slim {checkpoint}"
+        else:
+            try:
+                weights = self.imagenet_weights().fname
+            except ValueError:
+                weights = None
+        return figures.Conditions(
+            image_size=image_size,
+            crop_fraction=self.crop_fraction,
+            num_crops=num_crops,
+            weights=weights,
+        )
 
     def imagenet_weights(self, **kwargs: Any) -> weights_files.WeightsFile:
         """The ImageNet weights file Keras fetches for these arguments.
@@ -119,55 +192,6 @@ class ModelSpec:
             ValueError: Keras publishes no ImageNet file for `kwargs`.
         """
         return weights_files.imagenet_file(self.name, self.input_size, kwargs)
-
-
-# TF-slim research/slim/nets/mobilenet_v1.md, float checkpoints; single
-# centre crop on the ILSVRC2012 validation set.
-_MOBILENET_V1_SLIM = (
-    (1.0, 224, 0.709, 0.899),
-    (1.0, 192, 0.700, 0.892),
-    (1.0, 160, 0.680, 0.877),
-    (1.0, 128, 0.652, 0.858),
-    (0.75, 224, 0.684, 0.882),
-    (0.75, 192, 0.672, 0.873),
-    (0.75, 160, 0.653, 0.860),
-    (0.75, 128, 0.621, 0.839),
-    (0.5, 224, 0.633, 0.849),
-    (0.5, 192, 0.617, 0.836),
-    (0.5, 160, 0.591, 0.819),
-    (0.5, 128, 0.563, 0.794),
-    (0.25, 224, 0.498, 0.742),
-    (0.25, 192, 0.477, 0.723),
-    (0.25, 160, 0.455, 0.703),
-    (0.25, 128, 0.415, 0.663),
-)
-
-# TF-slim research/slim/nets/mobilenet/README.md, "Mobilenet V2 Imagenet
-# Checkpoints".
-_MOBILENET_V2_SLIM = (
-    (1.4, 224, 0.750, 0.925),
-    (1.3, 224, 0.744, 0.921),
-    (1.0, 224, 0.718, 0.910),
-    (1.0, 192, 0.707, 0.901),
-    (1.0, 160, 0.688, 0.890),
-    (1.0, 128, 0.653, 0.869),
-    (1.0, 96, 0.603, 0.832),
-    (0.75, 224, 0.698, 0.896),
-    (0.75, 192, 0.687, 0.889),
-    (0.75, 160, 0.664, 0.873),
-    (0.75, 128, 0.632, 0.853),
-    (0.75, 96, 0.588, 0.816),
-    (0.5, 224, 0.654, 0.864),
-    (0.5, 192, 0.639, 0.854),
-    (0.5, 160, 0.610, 0.832),
-    (0.5, 128, 0.577, 0.808),
-    (0.5, 96, 0.512, 0.758),
-    (0.35, 224, 0.603, 0.829),
-    (0.35, 192, 0.582, 0.812),
-    (0.35, 160, 0.557, 0.791),
-    (0.35, 128, 0.508, 0.750),
-    (0.35, 96, 0.455, 0.704),
-)
 
 
 def _spec(
@@ -200,8 +224,10 @@ def _spec(
 # (name, keras constructor, keras.applications module, input size,
 # preprocess mode, top-1, top-5). Figures: the Keras Applications table
 # (keras.io/api/applications), measured with a 224/256 = 0.875 centre crop
-# (bilinear) at each model's default size; MobileNetV3: the keras
-# mobilenet_v3 docstring (top-1 only); ConvNeXt: top-1 only in the table.
+# (bilinear) at each model's default size (ResNetV2: at 299 px, see
+# figures.RESNET_V2_SOURCE); MobileNetV3: the keras mobilenet_v3 docstring
+# (top-1 only); ConvNeXt: top-1 only in the table. Each figure's source and
+# conditions: `ModelSpec.published`.
 # Mode "none": the model rescales 0..255 inputs itself (MobileNetV3,
 # EfficientNetV2 and ConvNeXt with include_preprocessing=True, their
 # default; EfficientNet always).
@@ -277,11 +303,27 @@ _TABLE = (
 
 
 def _options(name: str, input_size: int) -> dict[str, Any]:
-    """Reference evaluation settings that differ from 0.875 / bilinear."""
+    """Reference evaluation settings that differ from 0.875 / bilinear, and
+    the published figures' sources where not the Keras table alone."""
+    ten_crop = {"ten_crop_top5": figures.TEN_CROP_TOP5.get(name, ())}
     if name == "mobilenet":
-        return {"published_table": _MOBILENET_V1_SLIM}
+        return {
+            "published_table": figures.MOBILENET_V1_TABLE,
+            "published_source": figures.MOBILENET_V1_SLIM,
+            **ten_crop,
+        }
     if name == "mobilenet_v2":
-        return {"published_table": _MOBILENET_V2_SLIM}
+        return {
+            "published_table": figures.MOBILENET_V2_TABLE,
+            "published_source": figures.MOBILENET_V2_SLIM,
+            **ten_crop,
+        }
+    if name.startswith("resnet") and name.endswith("_v2"):
+        return {
+            "published_source": figures.RESNET_V2_SOURCE,
+            "published_size": 299,
+            **ten_crop,
+        }
     if name.startswith("efficientnet_v2"):
         # google/automl efficientnetv2/preprocessing.py preprocess_for_eval:
         # centre crop size / (size + 32) below 320 px, none from 320 px;
@@ -296,7 +338,7 @@ def _options(name: str, input_size: int) -> dict[str, Any]:
         # facebookresearch/ConvNeXt evaluation at 224: crop_pct 0.875,
         # bicubic.
         return {"interpolation": "bicubic"}
-    return {}
+    return ten_crop
 
 
 def _registry() -> dict[str, ModelSpec]:

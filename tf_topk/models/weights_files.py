@@ -181,6 +181,16 @@ _STANDARD = {
     },
 }  # fmt: skip
 
+# Heads that also take another square size: global average pooling leaves
+# the head free of the size, and the ResNetV2 figures were measured at 299
+# (tf_topk.models.figures.RESNET_V2_SOURCE), which the run must be able to
+# match (--config.model.image_size=299).
+_TOP_SIZES = {
+    "resnet50_v2": (224, 299),
+    "resnet101_v2": (224, 299),
+    "resnet152_v2": (224, 299),
+}
+
 # NASNet: the cache name differs from the URL's; "_no_top", not "_notop".
 _NASNET = {
     "nasnet_mobile": (
@@ -267,7 +277,7 @@ def imagenet_file(
     if name.startswith("mobilenet_v3_"):
         return _mobilenet_v3(name, kwargs, include_top)
     if include_top and shape is not None:
-        _check_top_size(name, shape, (input_size,))
+        _check_top_size(name, shape, _TOP_SIZES.get(name, (input_size,)))
     if name in _NASNET:
         return _NASNET[name][0 if include_top else 1]
     if name not in _STANDARD:
