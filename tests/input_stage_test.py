@@ -268,6 +268,8 @@ class ThroughputRecordTest(tf.test.TestCase):
                 "input_images_per_s",
                 "model_images_per_s",
                 "input_limited",
+                "latency_ms_p50",
+                "latency_ms_p95",
             ],
         )
         self.assertIsNone(throughput["input_images_per_s"])
@@ -286,6 +288,8 @@ class ThroughputRecordTest(tf.test.TestCase):
                 "input_images_per_s": 4.0,
                 "model_images_per_s": 5.0,
                 "input_limited": True,
+                "latency_ms_p50": None,
+                "latency_ms_p95": None,
             },
         )
 

@@ -54,7 +54,7 @@ class Row:
         top1_interval95_low ... top5_interval95_high: Wilson 95% intervals.
         published_top1, published_top5: the published figures.
         top1_minus_published, top5_minus_published: measured - published.
-        images_per_s: evaluation throughput after warm-up.
+        images_per_s: the run's throughput (its examples over its wall time).
         input_images_per_s: what the input pipeline alone delivers.
         num_parameters: the model's (or ensemble's) parameter count.
         image_size: input side in pixels, e.g. "224"; "224/299" for an

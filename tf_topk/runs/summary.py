@@ -124,7 +124,7 @@ def format_table(
         extras.append(f"{result.unlabeled} unlabeled examples left out")
     extras.append(
         f"{result.num_examples} images in {result.wall_time_s:.1f} s "
-        f"({result.images_per_s:.1f} images/s after warm-up; input "
+        f"({result.images_per_s:.1f} images/s; waiting for the input "
         f"{result.input_time_s:.1f} s, model {result.model_time_s:.1f} s)"
     )
     if result.input_images_per_s is not None:
