@@ -67,7 +67,8 @@ class EvalResult:
         resumed_from: examples restored from a checkpoint (0: the run
             started from scratch); throughput covers the others only.
         metadata: what was evaluated (model, data, preprocessing, versions);
-            filled in by the caller, written into results.json as is.
+            filled in by the loop's listeners (`listeners.Metadata`,
+            `diagnostics.Diagnosis`), written into results.json as is.
         input_images_per_s: images/s the input pipeline delivers alone,
             measured on a few batches with the model out of the loop
             (`tf_topk.input_stage.measure`); None when not measured.
@@ -301,7 +302,6 @@ def from_counts(
     num_classes: int,
     ties_rule: str,
     resumed_from: int = 0,
-    metadata: Mapping[str, Any] | None = None,
 ) -> EvalResult:
     """The checked counts of a finished loop as an `EvalResult`.
 
@@ -313,7 +313,6 @@ def from_counts(
         num_classes: the model's number of classes (for the label error).
         ties_rule: "inclusive" or "exclusive".
         resumed_from: examples restored from a checkpoint.
-        metadata: copied into the result.
 
     Raises:
         ValueError: no example, a count other than `expected_num_examples`,
@@ -341,7 +340,6 @@ def from_counts(
         model_time_s=timing.model_time,
         ties_rule=ties_rule,
         resumed_from=resumed_from,
-        metadata=dict(metadata or {}),
         batch_size=timing.batch_size,
         oom_backoffs=tuple(timing.oom_backoffs),
         latency_ms_p50=timing.latency_ms(50),

@@ -60,9 +60,13 @@ class Writer:
         directory: the predictions folder (created).
         worker: this worker's index.
         num_workers: the number of workers writing files.
-        keep_bytes: bytes of an existing file to keep (a resumed run keeps
-            what its checkpoint counted, and drops any line written after
-            it); None starts a new file.
+        keep_lines: lines of an existing file to keep (a resumed run keeps
+            the examples its checkpoint counted, and drops any line written
+            after them); 0 starts a new file.
+
+    Raises:
+        ValueError: the file to resume holds fewer than `keep_lines` lines
+            (or is missing): predictions a checkpoint counted are lost.
     """
 
     def __init__(
@@ -71,25 +75,21 @@ class Writer:
         *,
         worker: int = 0,
         num_workers: int = 1,
-        keep_bytes: int | None = None,
+        keep_lines: int = 0,
     ):
         tf.io.gfile.makedirs(directory)
         self.path = os.path.join(directory, file_name(worker, num_workers))
-        if keep_bytes is None or not os.path.exists(self.path):
-            if keep_bytes:
-                raise ValueError(
-                    f"The predictions file {self.path} of the checkpointed "
-                    "run is missing: its first predictions are lost. Start "
-                    "afresh (--config.eval.resume=False, `resume=False`)."
-                )
+        if keep_lines:
+            keep_bytes = _offset_after_lines(self.path, keep_lines)
             # Line-buffered: every batch reaches the OS as it is written,
             # so a killed process loses no line a checkpoint counted.
-            self._file = open(self.path, "w", encoding="utf-8", buffering=1)
-        else:
             self._file = open(self.path, "r+", encoding="utf-8", buffering=1)
             self._file.truncate(keep_bytes)
             self._file.seek(keep_bytes)
-        self.example_index = 0
+        else:
+            self._file = open(self.path, "w", encoding="utf-8", buffering=1)
+        # Positions name the examples of a dataset without ids.
+        self.example_index = keep_lines
 
     @classmethod
     def for_strategy(
@@ -97,7 +97,7 @@ class Writer:
         directory: str,
         strategy: tf.distribute.Strategy,
         *,
-        keep_bytes: int | None = None,
+        keep_lines: int = 0,
     ) -> Writer:
         """The writer of this worker of `strategy` (one file per worker)."""
         workers = distribute.num_input_pipelines(strategy)
@@ -105,7 +105,7 @@ class Writer:
             directory,
             worker=distribute.task(strategy)[1] if workers > 1 else 0,
             num_workers=workers,
-            keep_bytes=keep_bytes,
+            keep_lines=keep_lines,
         )
 
     def write(self, ids, labels, top_classes, top_scores, weights) -> None:
@@ -142,12 +142,6 @@ class Writer:
             )
         if lines:
             self._file.write("\n".join(lines) + "\n")
-
-    def flush(self) -> int:
-        """Flushes to disk; returns the file's size in bytes."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        return self._file.tell()
 
     def close(self) -> None:
         """Closes the file (`flush` first to make it durable)."""
@@ -409,20 +403,9 @@ class Recorder(listeners.Listener):
         self._writer = None
 
     def on_begin(self, run: listeners.Run) -> None:
-        keep_bytes = None
-        if run.start.examples:
-            path = os.path.join(
-                self.directory,
-                file_name(
-                    _worker(run.strategy),
-                    distribute.num_input_pipelines(run.strategy),
-                ),
-            )
-            keep_bytes = _offset_after_lines(path, run.start.examples)
         self._writer = Writer.for_strategy(
-            self.directory, run.strategy, keep_bytes=keep_bytes
+            self.directory, run.strategy, keep_lines=run.start.examples
         )
-        self._writer.example_index = run.start.examples
 
     def on_batch(self, batch: listeners.Batch) -> None:
         self._writer.write(
@@ -437,10 +420,3 @@ class Recorder(listeners.Listener):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def _worker(strategy) -> int:
-    """This worker's index among the input pipelines (0 with one)."""
-    if distribute.num_input_pipelines(strategy) > 1:
-        return distribute.task(strategy)[1]
-    return 0
