@@ -12,6 +12,7 @@ from unittest import mock
 
 import conftest
 import keras
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 from cli_main_test import load_config_module, run_cli, write_smoke_images
@@ -256,6 +257,7 @@ class BulkTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual([r["status"] for r in rows], ["ok", "failed"])
 
 
+@pytest.mark.slow
 class RealImagesBulkTest(tf.test.TestCase):
     """MobileNet alpha 0.75 and 0.25 on the 650 real images of
     val_acuity650: the counts of the single runs (../shared/assets/README.md:

@@ -16,6 +16,7 @@ from unittest import mock
 import conftest
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -439,6 +440,7 @@ class CommandLineTest(tf.test.TestCase):
         self.assertIn("Unexpected arguments: ['extra']", completed.stderr)
 
 
+@pytest.mark.slow
 class RealDataTest(tf.test.TestCase):
     """Acceptance: the real command line on real ImageNet images.
 

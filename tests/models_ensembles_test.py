@@ -6,6 +6,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 from models_helpers import (
@@ -155,6 +156,7 @@ class EnsembleTest(parameterized.TestCase, tf.test.TestCase):
         restored = keras.saving.load_model(path)
         self.assertAllClose(restored(inputs), model(inputs))
 
+    @pytest.mark.slow
     def test_ensemble_on_val_pjpeg100(self):  # About 5 s on 2 CPU cores.
         folder = IMAGENET / "val_pjpeg100"
         require_assets(
