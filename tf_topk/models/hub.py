@@ -63,6 +63,7 @@ class PresetSpec:
         alias_of: the preset whose weights were loaded, for an alias.
         published: the source's published figure, or None.
         num_classes: the classifier's outputs.
+        output: "logits" (KerasHub's default head) or "softmax".
     """
 
     preset: str
@@ -76,6 +77,7 @@ class PresetSpec:
     alias_of: str | None = None
     published: figures.Published | None = None
     num_classes: int = 1000
+    output: str = "logits"
 
 
 def import_keras_hub():
@@ -194,6 +196,8 @@ def _spec(preset: str, classifier, num_classes: int) -> PresetSpec:
             "tf_topk evaluates square inputs. Received: preset="
             f"{preset!r}"
         )
+    activation = getattr(classifier, "activation", None)
+    softmax = activation in ("softmax", keras.activations.softmax)
     entry = hub_presets.get(os.path.basename(os.path.normpath(preset)))
     if entry is None and not os.path.isdir(preset):
         entry = hub_presets.get(preset)
@@ -211,6 +215,7 @@ def _spec(preset: str, classifier, num_classes: int) -> PresetSpec:
         alias_of=entry.alias_of if entry else None,
         published=entry.published if entry else None,
         num_classes=num_classes,
+        output="softmax" if softmax else "logits",
     )
 
 
@@ -346,18 +351,12 @@ def build(
         num_classes=num_classes,
         has_background_class=has_background_class,
     )
-    activation = getattr(classifier, "activation", None)
-    output = (
-        "softmax"
-        if activation in ("softmax", keras.activations.softmax)
-        else "logits"
-    )
     model = wrappers.inference_model(
         classifier,
         preprocess_input=ScaleOffset(
             spec.scale, spec.offset, name="preprocess"
         ),
-        output=output,
+        output=spec.output,
         image_size=image_size or spec.input_size,
         has_background_class=has_background_class,
         class_subset=class_subset,
