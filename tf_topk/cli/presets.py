@@ -73,7 +73,13 @@ def keras_hub(arg: str | None = None) -> config_dict.ConfigDict:
     from tf_topk.models import hub_presets
 
     valid = sorted(hub_presets.PRESETS)
-    return imagenet(arg, valid=valid, member=hub_section, file="keras_hub.py")
+    return imagenet(
+        arg,
+        valid=valid,
+        member=hub_section,
+        file="keras_hub.py",
+        example="resnet_50_imagenet",
+    )
 
 
 def imagenet(
@@ -82,6 +88,7 @@ def imagenet(
     valid: list[str] | None = None,
     member=None,
     file: str = "imagenet.py",
+    example: str = "resnet50",
 ) -> config_dict.ConfigDict:
     """The ILSVRC2012 config of preset `arg`.
 
@@ -91,20 +98,23 @@ def imagenet(
     run evaluates each entry as its own run on the same data, one section
     `config.runs.run<i>` each (see `run_config`).
 
-    `valid`, `member` and `file` make the same config for another family
-    of models (`keras_hub`): its names, the section of one model and the
-    config file named in errors.
+    `valid`, `member`, `file` and `example` make the same config for
+    another family of models (`keras_hub`): its names (an unknown one is
+    refused with the close matches), the section of one model, the config
+    file and the preset named in errors.
     """
-    valid = models.names() if valid is None else valid
     member = member or _member
     if not arg:
+        valid = models.names() if valid is None else valid
         raise ValueError(
             f"configs/{file} needs a preset, e.g. "
-            f"--config=configs/{file}:{valid[0]}. Valid presets: {valid} "
+            f"--config=configs/{file}:{example}. Valid presets: {valid} "
             "(join with '+' for an ensemble, ',' for several runs)."
         )
+    close = valid is not None
+    valid = models.names() if valid is None else valid
     entries = [
-        _entry_names(entry, arg, valid, file) for entry in arg.split(",")
+        _entry_names(entry, arg, valid, file, close) for entry in arg.split(",")
     ]
     config = config_dict.ConfigDict()
     config.preset = arg
@@ -132,16 +142,21 @@ def imagenet(
     return config
 
 
-def _entry_names(entry: str, arg: str, valid, file: str) -> list[str]:
+def _entry_names(
+    entry: str, arg: str, valid, file: str, close: bool = False
+) -> list[str]:
     """The registry names of one run ("a" or the members of "a+b")."""
     names = [part.strip().lower() for part in entry.split("+")]
     for name in names:
         if name not in valid:
-            close = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
+            matches = ""
+            if close:
+                found = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
+                matches = f" Close matches: {found}."
             raise ValueError(
-                f"Unknown preset {name!r} in configs/{file}:{arg}. Close "
-                f"matches: {close}. Valid presets: {valid} (join with '+' "
-                "for an ensemble, ',' for several runs)."
+                f"Unknown preset {name!r} in configs/{file}:{arg}.{matches} "
+                f"Valid presets: {valid} (join with '+' for an ensemble, ',' "
+                "for several runs)."
             )
     return names
 
