@@ -345,6 +345,8 @@ class ConfigTest(tf.test.TestCase):
         self.assertIn("preset", bulk.runs.run1.members.member1)
 
 
+# End to end through run.run (two runs, one an ensemble): about 8 s.
+@pytest.mark.slow
 class CommandLineTest(tf.test.TestCase):
     """Bulk runs and ensembles of presets through `run.run(config)`."""
 
