@@ -113,11 +113,56 @@ class PresetTableTest(tf.test.TestCase):
         self.assertEqual(figure.conditions.image_size, 288)
         self.assertEqual(figure.conditions.weights, "timm/resnet50.a1_in1k")
         self.assertIn("0173a139a2c6", figure.source)
+        self.assertEqual(figure.conditions.crop_fraction, 1.0)
         untraced = hub_presets.get("vit_base_patch16_224_imagenet")
         self.assertIsNone(untraced.published)
-        self.assertEqual(untraced.crop_fraction, 0.875)
+
+    def test_crop_fraction_is_timms_at_the_presets_size(self):
+        # The CSV row of resnet50.a1_in1k is at 288 px, crop 1.0; the preset
+        # runs at 224, where timm's crop_pct is 0.95.
+        crops = {
+            name: hub_presets.get(name).crop_fraction
+            for name in (
+                "resnet_50_imagenet",
+                "resnet_v2_101_imagenet",
+                "efficientnet_b1_ft_imagenet",
+                "efficientnet_b0_ra4_e3600_r224_imagenet",
+                "efficientnet_b5_sw_ft_imagenet",
+                "densenet_121_imagenet",
+                "csp_resnet_50_ra_imagenet",
+                "darknet_53_imagenet",
+                "vit_base_patch16_224_imagenet",
+            )
+        }
         self.assertEqual(
-            hub_presets.get("csp_resnet_50_ra_imagenet").crop_fraction, 0.887
+            crops,
+            {
+                "resnet_50_imagenet": 0.95,
+                "resnet_v2_101_imagenet": 0.95,
+                "efficientnet_b1_ft_imagenet": 0.875,
+                "efficientnet_b0_ra4_e3600_r224_imagenet": 0.9,
+                "efficientnet_b5_sw_ft_imagenet": 1.0,
+                "densenet_121_imagenet": 0.875,
+                "csp_resnet_50_ra_imagenet": 0.887,
+                "darknet_53_imagenet": 0.887,
+                "vit_base_patch16_224_imagenet": 0.875,
+            },
+        )
+        resnet = hub_presets.get("resnet_50_imagenet")
+        self.assertEqual(resnet.timm_config.input_size, 224)
+        self.assertEqual(resnet.timm_config.interpolation, "bicubic")
+        # A copy saved at timm's test size takes timm's test crop.
+        self.assertEqual(resnet.crop_fraction_at(288), 1.0)
+        self.assertEqual(resnet.crop_fraction_at(256), 0.95)
+        self.assertEqual(
+            hub_presets.get("densenet_121_imagenet").crop_fraction_at(288),
+            0.875,
+        )
+        self.assertEqual(
+            hub_presets.get("swin_tiny_patch4_window7_224").crop_fraction_at(
+                224
+            ),
+            0.875,
         )
 
     def test_importing_tf_topk_does_not_import_keras_hub(self):

@@ -54,8 +54,9 @@ class PresetSpec:
             directory).
         name: the table's preset name, or the handle.
         input_size: the converter's square image size.
-        crop_fraction: timm's crop_pct of the source checkpoint; 0.875
-            when unknown.
+        crop_fraction: timm's crop fraction of the source checkpoint at
+            `input_size` (`crop_pct`, or `test_crop_pct` at timm's test
+            size); 0.875 when unknown.
         interpolation: the converter's interpolation.
         scale: the converter's scale (a number or one per channel).
         offset: the converter's offset (a number or one per channel).
@@ -206,7 +207,9 @@ def _spec(preset: str, classifier, num_classes: int) -> PresetSpec:
         name=entry.name if entry else preset,
         input_size=int(size[0]),
         crop_fraction=(
-            entry.crop_fraction if entry else hub_presets.DEFAULT_CROP_FRACTION
+            entry.crop_fraction_at(int(size[0]))
+            if entry
+            else hub_presets.DEFAULT_CROP_FRACTION
         ),
         interpolation=converter.interpolation,
         scale=_jsonable(converter.scale),
