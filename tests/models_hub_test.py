@@ -117,6 +117,38 @@ class PresetTableTest(tf.test.TestCase):
         untraced = hub_presets.get("vit_base_patch16_224_imagenet")
         self.assertIsNone(untraced.published)
 
+    def test_mobilenet_v3_presets_are_traced_to_timm(self):
+        # convert_mobilenet_checkpoints.py's PRESET_MAP; the "21k" preset is
+        # the ImageNet-1k fine-tune, a 1000-class head.
+        sources = {
+            name: hub_presets.get(name).source
+            for name in (
+                "mobilenet_v3_small_100_imagenet",
+                "mobilenet_v3_large_100_imagenet",
+                "mobilenet_v3_large_100_imagenet_21k",
+            )
+        }
+        self.assertEqual(
+            sources,
+            {
+                "mobilenet_v3_small_100_imagenet": (
+                    "timm/mobilenetv3_small_100.lamb_in1k"
+                ),
+                "mobilenet_v3_large_100_imagenet": (
+                    "timm/mobilenetv3_large_100.ra_in1k"
+                ),
+                "mobilenet_v3_large_100_imagenet_21k": (
+                    "timm/mobilenetv3_large_100.miil_in21k_ft_in1k"
+                ),
+            },
+        )
+        in21k = hub_presets.get("mobilenet_v3_large_100_imagenet_21k")
+        self.assertEqual(in21k.num_classes, 1000)
+        self.assertEqual(
+            (in21k.published.top1, in21k.published.top5), (0.77918, 0.92914)
+        )
+        self.assertEqual(in21k.timm_config.interpolation, "bilinear")
+
     def test_crop_fraction_is_timms_at_the_presets_size(self):
         # The CSV row of resnet50.a1_in1k is at 288 px, crop 1.0; the preset
         # runs at 224, where timm's crop_pct is 0.95.

@@ -99,7 +99,7 @@ class HubPreset:
             presets KerasHub registers with another preset's Kaggle handle
             (their source and figure are those of the weights loaded).
         num_classes: outputs of the trained head (1000; 11,821 for the
-            ImageNet-12k checkpoint, 21,843 for ImageNet-21k).
+            ImageNet-12k checkpoint).
         timm_config: the source's timm pretrained config; None where the
             source is unknown.
 
@@ -174,7 +174,10 @@ _RESNETV2_A1H = TimmConfig(224, 0.95, "bicubic", 288, 1.0)
 # at crop 1.0 with crop_mode "squash" (resize without keeping the aspect
 # ratio; the harness centre-crops instead).
 # mobilenetv3.py @ 8bdeeeab7f9b97eb24fe569eec300cbd2cb6953a: `_cfg` is
-# 224 px, crop 0.875, bilinear; mobilenetv3_small_050.lamb_in1k bicubic.
+# 224 px, crop 0.875, bilinear, 1000 classes; mobilenetv3_small_050 and
+# _small_100 .lamb_in1k and mobilenetv3_large_100.ra_in1k set bicubic;
+# mobilenetv3_large_100.miil_in21k_ft_in1k sets bilinear (and mean 0, std
+# 1) and keeps `_cfg`'s 1000 classes (its in21k parent sets 11221).
 # densenet.py @ 36d930ffc9437bfc7bd9a2e8b7111ef24bdbf49e: `_cfg` is
 # 224 px, crop 0.875, bicubic; the tv_in1k entries keep it.
 # cspnet.py @ ab7ca62a6eedc2dcf6e342f4ac01af41d19ca871: `_cfg` is 256 px,
@@ -185,7 +188,10 @@ _CSPNET_RA = TimmConfig(256, 0.887, "bilinear")
 # (preset, timm checkpoint, timm config, CSV row (top1, top5, img_size,
 # crop_pct)). Every preset runs at its config's input size (module
 # docstring); the ResNet, MobileNetV3, DenseNet and CSPNet presets' own
-# descriptions in keras-hub 0.32.0 say 224 / 256 px too.
+# descriptions in keras-hub 0.32.0 say 224 / 256 px too. The MobileNetV3
+# sources: convert_mobilenet_checkpoints.py @ keras-team/keras-hub
+# f807c5657bd87f4b50ccfc6988a52e6dd4731ca9 (PRESET_MAP, and the upload
+# URIs in its docstring that name each Kaggle preset).
 _TIMM_PRESETS = (
     (
         "resnet_18_imagenet",
@@ -278,6 +284,29 @@ _TIMM_PRESETS = (
         (57.910, 80.180, 224, 0.875),
     ),
     (
+        "mobilenet_v3_small_100_imagenet",
+        "timm/mobilenetv3_small_100.lamb_in1k",
+        TimmConfig(224, 0.875, "bicubic"),
+        (67.656, 87.636, 224, 0.875),
+    ),
+    (
+        "mobilenet_v3_large_100_imagenet",
+        "timm/mobilenetv3_large_100.ra_in1k",
+        TimmConfig(224, 0.875, "bicubic"),
+        (75.766, 92.538, 224, 0.875),
+    ),
+    # Despite its name, an ImageNet-1k head: the source is the in21k
+    # model fine-tuned on 1k ("ft_in1k"); its timm config keeps 1000
+    # classes, keras-hub's timm loader (src/utils/timm/preset_loader.py)
+    # builds the head with the config's num_classes, and timm's CSV scores
+    # it on ImageNet-1k. The loader checks the real output count anyway.
+    (
+        "mobilenet_v3_large_100_imagenet_21k",
+        "timm/mobilenetv3_large_100.miil_in21k_ft_in1k",
+        TimmConfig(224, 0.875, "bilinear"),
+        (77.918, 92.914, 224, 0.875),
+    ),
+    (
         "densenet_121_imagenet",
         "timm/densenet121.tv_in1k",
         _DENSENET_TV,
@@ -325,8 +354,6 @@ _TIMM_PRESETS = (
 # figure, crop 0.875. (ViT, DeiT and Swin come from the authors' Hugging
 # Face checkpoints, HGNetV2 from PaddlePaddle's.)
 _UNTRACED = (
-    "mobilenet_v3_small_100_imagenet",
-    "mobilenet_v3_large_100_imagenet",
     "resnet_vd_18_imagenet",
     "resnet_vd_34_imagenet",
     "resnet_vd_50_imagenet",
@@ -392,9 +419,6 @@ def _table() -> dict[str, HubPreset]:
         TimmConfig(416, 0.95, "bicubic"),
         None,
         num_classes=11821,
-    )
-    table["mobilenet_v3_large_100_imagenet_21k"] = HubPreset(
-        "mobilenet_v3_large_100_imagenet_21k", num_classes=21843
     )
     for alias, target in _ALIASES.items():
         table[alias] = dataclasses.replace(
