@@ -241,7 +241,8 @@ class ConfigFilesTest(parameterized.TestCase):
             if name.startswith("_"):
                 continue
             module = load_config_module(name)
-            config = module.get_config(None if name == "smoke" else "mobilenet")
+            preset = {"smoke": None, "keras_hub": "resnet_50_imagenet"}
+            config = module.get_config(preset.get(name, "mobilenet"))
             self.assertTrue(config.is_locked, name)
 
 

@@ -46,6 +46,14 @@ class ModelRecord:
     output: str
     has_background_class: bool
     class_subset_size: int | None
+    # KerasHub presets (tf_topk.models.hub): the handle, the checkpoint the
+    # weights were converted from, the preset whose weights an alias
+    # loads, and the converter's normalisation (x * scale + offset).
+    preset: str | None = None
+    source: str | None = None
+    alias_of: str | None = None
+    scale: float | list[float] | None = None
+    offset: float | list[float] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ records.
 """
 
 import copy
+import difflib
 
 from ml_collections import config_dict
 
@@ -42,7 +43,53 @@ def model_section(name: str) -> config_dict.ConfigDict:
     )
 
 
-def imagenet(arg: str | None = None) -> config_dict.ConfigDict:
+def hub_section(name: str) -> config_dict.ConfigDict:
+    """The `model` section of one KerasHub preset (tf_topk.models.hub)."""
+    return config_dict.ConfigDict(
+        {
+            "name": name,
+            # Any handle ImageClassifier.from_preset takes: a preset name,
+            # kaggle://..., hf://... or a local directory written by
+            # save_to_preset; None = `name`.
+            "preset": config_dict.placeholder(str),
+            # Square input size; None = the preset's image converter's.
+            "image_size": config_dict.placeholder(int),
+            # True for 1001-output heads (index 0 = background).
+            "has_background_class": False,
+            # As for keras.applications models (see model_section).
+            "class_subset": config_dict.placeholder(str),
+        }
+    )
+
+
+def keras_hub(arg: str | None = None) -> config_dict.ConfigDict:
+    """The ILSVRC2012 config of KerasHub preset `arg` (configs/keras_hub.py).
+
+    As `imagenet(arg)`: "a+b" is an ensemble, "a,b" a bulk run. A name
+    outside `tf_topk.models.hub_presets.names()` (and its aliases) is
+    refused with the close matches; `--config.model.preset=<handle>`
+    overrides the name with any handle, a local directory included.
+    """
+    from tf_topk.models import hub_presets
+
+    valid = sorted(hub_presets.PRESETS)
+    return imagenet(
+        arg,
+        valid=valid,
+        member=hub_section,
+        file="keras_hub.py",
+        example="resnet_50_imagenet",
+    )
+
+
+def imagenet(
+    arg: str | None = None,
+    *,
+    valid: list[str] | None = None,
+    member=None,
+    file: str = "imagenet.py",
+    example: str = "resnet50",
+) -> config_dict.ConfigDict:
     """The ILSVRC2012 config of preset `arg`.
 
     `arg` names a registry model ("resnet50"), an ensemble ("a+b": the
@@ -50,15 +97,25 @@ def imagenet(arg: str | None = None) -> config_dict.ConfigDict:
     commas ("mobilenet,resnet50,mobilenet" — a preset may repeat): a bulk
     run evaluates each entry as its own run on the same data, one section
     `config.runs.run<i>` each (see `run_config`).
+
+    `valid`, `member`, `file` and `example` make the same config for
+    another family of models (`keras_hub`): its names (an unknown one is
+    refused with the close matches), the section of one model, the config
+    file and the preset named in errors.
     """
-    valid = models.names()
+    member = member or _member
     if not arg:
+        valid = models.names() if valid is None else valid
         raise ValueError(
-            "configs/imagenet.py needs a preset, e.g. "
-            f"--config=configs/imagenet.py:resnet50. Valid presets: {valid} "
+            f"configs/{file} needs a preset, e.g. "
+            f"--config=configs/{file}:{example}. Valid presets: {valid} "
             "(join with '+' for an ensemble, ',' for several runs)."
         )
-    entries = [_entry_names(entry, arg, valid) for entry in arg.split(",")]
+    close = valid is not None
+    valid = models.names() if valid is None else valid
+    entries = [
+        _entry_names(entry, arg, valid, file, close) for entry in arg.split(",")
+    ]
     config = config_dict.ConfigDict()
     config.preset = arg
     # Bulk runs: one model section per run; `model` only names the command
@@ -66,12 +123,12 @@ def imagenet(arg: str | None = None) -> config_dict.ConfigDict:
     # an unknown field instead of being silently ignored.
     config.runs = config_dict.ConfigDict()
     if len(entries) == 1:
-        _set_model(config, entries[0])
+        _set_model(config, entries[0], member)
     else:
         config.model = config_dict.ConfigDict({"name": arg})
         config.members = config_dict.ConfigDict()
         for index, names in enumerate(entries):
-            config.runs[f"run{index}"] = _run_section(names)
+            config.runs[f"run{index}"] = _run_section(names, member)
     # Relative ensemble weights, comma-separated ("2,1"); None = equal.
     # Bulk runs set it per run (config.runs.run<i>.ensemble_weights).
     config.ensemble_weights = config_dict.placeholder(str)
@@ -85,15 +142,21 @@ def imagenet(arg: str | None = None) -> config_dict.ConfigDict:
     return config
 
 
-def _entry_names(entry: str, arg: str, valid) -> list[str]:
+def _entry_names(
+    entry: str, arg: str, valid, file: str, close: bool = False
+) -> list[str]:
     """The registry names of one run ("a" or the members of "a+b")."""
     names = [part.strip().lower() for part in entry.split("+")]
     for name in names:
         if name not in valid:
+            matches = ""
+            if close:
+                found = difflib.get_close_matches(name, valid, n=5, cutoff=0.5)
+                matches = f" Close matches: {found}."
             raise ValueError(
-                f"Unknown preset {name!r} in configs/imagenet.py:{arg}. Valid "
-                f"presets: {valid} (join with '+' for an ensemble, ',' for "
-                "several runs)."
+                f"Unknown preset {name!r} in configs/{file}:{arg}.{matches} "
+                f"Valid presets: {valid} (join with '+' for an ensemble, ',' "
+                "for several runs)."
             )
     return names
 
@@ -104,10 +167,12 @@ def _member(name: str) -> config_dict.ConfigDict:
     return section
 
 
-def _set_model(config: config_dict.ConfigDict, names: list[str]) -> None:
+def _set_model(
+    config: config_dict.ConfigDict, names: list[str], member=_member
+) -> None:
     """The `model` and `members` sections of one run."""
     if len(names) == 1:
-        config.model = _member(names[0])
+        config.model = member(names[0])
         config.members = config_dict.ConfigDict()
         return
     # Ensembles: one section per member, member0, member1, ...; the `model`
@@ -116,20 +181,20 @@ def _set_model(config: config_dict.ConfigDict, names: list[str]) -> None:
     # member.
     config.model = config_dict.ConfigDict({"name": "+".join(names)})
     config.members = config_dict.ConfigDict(
-        {f"member{i}": _member(name) for i, name in enumerate(names)}
+        {f"member{i}": member(name) for i, name in enumerate(names)}
     )
 
 
-def _run_section(names: list[str]) -> config_dict.ConfigDict:
+def _run_section(names: list[str], member=_member) -> config_dict.ConfigDict:
     """`config.runs.run<i>`: a model section, or an ensemble's members."""
     if len(names) == 1:
-        return _member(names[0])
+        return member(names[0])
     return config_dict.ConfigDict(
         {
             "name": "+".join(names),
             "ensemble_weights": config_dict.placeholder(str),
             "members": {
-                f"member{i}": _member(name) for i, name in enumerate(names)
+                f"member{i}": member(name) for i, name in enumerate(names)
             },
         }
     )
@@ -194,7 +259,8 @@ def run_overrides(section: config_dict.ConfigDict) -> dict:
         if section.ensemble_weights is not None:
             changed["ensemble_weights"] = section.ensemble_weights
         return changed
-    defaults = _member(section.name).to_dict()
+    member = hub_section if "preset" in section else _member
+    defaults = member(section.name).to_dict()
     return {
         field: value
         for field, value in section.to_dict().items()

@@ -291,17 +291,23 @@ def _model_request(
     kwargs = section.get("kwargs", None)
     if isinstance(kwargs, config_dict.ConfigDict):
         kwargs = kwargs.to_dict()
+    # A KerasHub section (presets.hub_section) has `preset` and none of
+    # the keras.applications fields.
+    preset = None
+    if "preset" in section:
+        preset = section.preset or section.name
     return building.ModelRequest(
         name=section.name,
-        weights=section.weights,
-        alpha=section.alpha,
+        weights=section.get("weights"),
+        alpha=section.get("alpha"),
         image_size=section.image_size,
-        preprocess_mode=section.preprocess_mode,
-        output=section.output,
+        preprocess_mode=section.get("preprocess_mode"),
+        output=section.get("output"),
         has_background_class=section.has_background_class,
         class_subset=section.class_subset,
         kwargs=dict(kwargs or {}),
         path=path,
+        preset=preset,
     )
 
 

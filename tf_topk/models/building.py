@@ -60,6 +60,9 @@ class ModelRequest:
             factory.
         path: where the request came from, for error messages, e.g.
             "config.model" or "config.members.member1".
+        preset: a KerasHub preset (name, `kaggle://` / `hf://` handle or
+            local directory, see `tf_topk.models.hub`); None for a
+            `keras.applications` or custom model.
     """
 
     name: str | None
@@ -72,10 +75,14 @@ class ModelRequest:
     class_subset: str | None = None
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     path: str = "model"
+    preset: str | None = None
 
     @property
     def spec(self) -> models.ModelSpec | None:
-        """The registry's spec of `name`, or None for a custom model."""
+        """The registry's spec of `name`; None for a custom model or a
+        KerasHub preset."""
+        if self.preset is not None:
+            return None
         name = (self.name or "").lower()
         return models.get_spec(name) if name in models.names() else None
 
@@ -179,6 +186,8 @@ def build(
                 "Received: data=None"
             )
         subset = labels_in_data(data)
+    if request.preset is not None:
+        return _build_preset(request, subset, overrides, data)
     model, weights = _inference_model(request, subset)
     image_size = int(model.inputs[0].shape[1] or request.image_size or 224)
     spec = request.spec
@@ -194,6 +203,55 @@ def build(
         )
     record = _record(request, weights, image_size, subset)
     return BuiltModel(model, options, record, published)
+
+
+def _build_preset(request: ModelRequest, subset, overrides, data) -> BuiltModel:
+    """A KerasHub preset: its converter's size, interpolation and
+    normalisation, its source checkpoint's crop fraction and figure."""
+    from tf_topk.models import hub
+
+    for field in ("weights", "alpha", "preprocess_mode", "output"):
+        if getattr(request, field) is not None:
+            raise ValueError(
+                f"`{request.path}.{field}` does not apply to a KerasHub "
+                f"preset (the preset holds its weights, normalisation and "
+                f"head). Received: {getattr(request, field)!r}"
+            )
+    if "num_classes" in request.kwargs:
+        raise ValueError(
+            f"`{request.path}` must not pass num_classes to a KerasHub "
+            "preset: from_preset would replace the trained head with a "
+            f"random one. Received: kwargs={dict(request.kwargs)!r}"
+        )
+    model, weights, spec = hub.build(
+        request.preset,
+        image_size=request.image_size,
+        num_classes=int((data or {}).get("num_classes") or 1000),
+        has_background_class=request.has_background_class,
+        class_subset=subset,
+    )
+    image_size = int(model.inputs[0].shape[1])
+    options = preprocessing.resolve(
+        spec, {**(overrides or {}), "image_size": image_size}
+    )
+    record = provenance.ModelRecord(
+        name=spec.name,
+        weights=request.preset,
+        weights_file=weights.path,
+        weights_sha256=weights.sha256,
+        alpha=None,
+        image_size=image_size,
+        preprocess_mode="scale_offset",
+        output=spec.output,
+        has_background_class=request.has_background_class,
+        class_subset_size=None if subset is None else len(subset),
+        preset=request.preset,
+        source=spec.source,
+        alias_of=spec.alias_of,
+        scale=spec.scale,
+        offset=spec.offset,
+    )
+    return BuiltModel(model, options, record, spec.published)
 
 
 def _inference_model(request: ModelRequest, subset):

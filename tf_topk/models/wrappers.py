@@ -284,6 +284,8 @@ def _class_subset(
 def _preprocessing_layer(
     preprocess_input: Callable[[Any], Any] | str | None,
 ) -> keras.layers.Layer:
+    if isinstance(preprocess_input, keras.layers.Layer):
+        return preprocess_input
     if preprocess_input is None or isinstance(preprocess_input, str):
         mode = "none" if preprocess_input is None else preprocess_input
         _check_mode(mode, "preprocess_input")
@@ -321,8 +323,9 @@ def inference_model(
     Args:
         model: a `keras.Model` with one image input and [B, C] outputs.
         preprocess_input: a mode name ("tf", "caffe", "torch", "none"; a
-            serialisable layer), a callable applied to the float32 images
-            (not serialisable), or None (the model takes 0..255).
+            serialisable layer), a `keras.layers.Layer` used as is, a
+            callable applied to the float32 images (not serialisable), or
+            None (the model takes 0..255).
         output: "softmax" if `model` returns probabilities, "logits" if it
             returns logits (a softmax is applied).
         image_size: square input size; defaults to the model's static
