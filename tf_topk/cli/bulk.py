@@ -110,7 +110,7 @@ def run_planned(
     workdir: str | None,
     *,
     inputs: datasets.InputCache | None = None,
-    built: list[building.BuiltModel] | None = None,
+    built: dict[str, list[building.BuiltModel]] | None = None,
 ) -> BulkResult:
     """Evaluates planned runs in order: failures recorded, resumable.
 
@@ -129,8 +129,9 @@ def run_planned(
         workdir: output folder, existing; None writes nothing.
         inputs: the runs' shared cache of decoded images (closed here);
             None reads each input directly.
-        built: the model(s) every run evaluates, built once by the caller
-            (their requests must be the runs'); None builds each run's.
+        built: {run: its model(s), built by the caller}: one model built
+            once for several runs (their requests must be the runs'); the
+            other runs build their own.
 
     Returns:
         The `BulkResult`.
@@ -160,7 +161,7 @@ def run_planned(
                 inputs,
                 resuming=resuming,
                 start_batch_size=fitted,
-                built=built,
+                built=(built or {}).get(name),
             )
             if isinstance(result, leaderboard.Row):
                 rows.append(result)

@@ -400,7 +400,7 @@ def robustness_section(kind: str) -> config_dict.ConfigDict:
 
 def _suite_dataset(name: str, split: str, subset) -> config_dict.ConfigDict:
     """One dataset of the suite: tfds, or a local copy."""
-    return config_dict.ConfigDict(
+    section = config_dict.ConfigDict(
         {
             # False leaves the dataset out of the suite.
             "enabled": True,
@@ -416,9 +416,11 @@ def _suite_dataset(name: str, split: str, subset) -> config_dict.ConfigDict:
             "labels_file": config_dict.placeholder(str),
             # "labels_in_data" scores on the classes the data holds (A, R)
             # and adds the clean run restricted to them ("<name>_clean200").
-            "class_subset": config_dict.placeholder(str, default=subset),
+            "class_subset": config_dict.placeholder(str),
         }
     )
+    section.class_subset = subset
+    return section
 
 
 def imagenet_c(arg: str | None = None) -> config_dict.ConfigDict:

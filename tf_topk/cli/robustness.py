@@ -175,11 +175,11 @@ def suite_configs(
             copy cannot be prepared (checked for all before any run).
         FileNotFoundError: a local copy's path does not exist.
     """
-    entries = {
-        name: entry
-        for name, entry in config.robustness.datasets.items()
-        if entry.enabled
-    }
+    # In the suite's order (a ConfigDict iterates its keys sorted).
+    sections = config.robustness.datasets
+    order = [n for n in presets.SUITE_DATASETS if n in sections]
+    order += sorted(n for n in sections if n not in order)
+    entries = {n: sections[n] for n in order if sections[n].enabled}
     for name, entry in entries.items():
         _check_available(config, name, entry)
     configs = {}
