@@ -139,6 +139,10 @@ class ImageNetCTest(tf.test.TestCase):
         with open(os.path.join(self.workdir, files.ROBUSTNESS_MARKDOWN)) as f:
             table = f.read()
         self.assertIn(f"{100 * expected_mce():.2f}%", table)
+        with open(os.path.join(self.workdir, files.REPORT_FILE)) as f:
+            page = f.read()
+        self.assertIn('alt="ImageNet-C heatmap" src="data:image/png', page)
+        self.assertIn(f"mCE {100 * expected_mce():.2f}", page)
 
     def test_relative_mce_from_a_clean_run(self):
         alexnet = corruptions.ALEXNET_TOP1_ERROR

@@ -13,7 +13,8 @@ Every cell and dataset is a run of the bulk machinery
 an interrupted command resumes, reading the runs it finished. The model of
 the ImageNet-C cells is built once for all of them. Then
 `tf_topk.runs.robustness` writes `<workdir>/robustness.json` and
-`robustness.md`.
+`robustness.md`, and `tf_topk.runs.report` the page with the corruption x
+severity heatmap, `report.html`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class RobustnessResult:
     Attributes:
         bulk: the runs' `bulk.BulkResult` (rows, results, leaderboard).
         record: robustness.json's content.
-        paths: robustness.json / robustness.md ({} without a workdir).
+        paths: {"json", "markdown", "report"}: robustness.json,
+            robustness.md and report.html ({} without a workdir).
     """
 
     bulk: bulk.BulkResult
@@ -110,8 +112,26 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
         clean_top1=_clean_top1(section, outcome.rows),
         model=name,
     )
-    paths = robustness_files.write(record, workdir) if workdir else {}
+    paths = {}
+    if workdir:
+        paths = robustness_files.write(record, workdir)
+        report = _report(workdir)
+        if report:
+            paths["report"] = report
     return RobustnessResult(bulk=outcome, record=record, paths=paths)
+
+
+def _report(workdir: str) -> str | None:
+    """report.html of the command (its heatmap); a failure only warns:
+    robustness.json holds the counts."""
+    # Lazy: matplotlib is not needed to evaluate.
+    from tf_topk.runs import report
+
+    try:
+        return report.write(workdir)
+    except Exception as e:  # An optional step after the runs.
+        logging.warning("Could not write the report in %s: %s", workdir, e)
+        return None
 
 
 def _request(single: config_dict.ConfigDict):
