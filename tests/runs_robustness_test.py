@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tf_topk import corruptions, datasets, imagenet, testing
 from tf_topk.cli import leaderboard, requests
-from tf_topk.runs import plots, report
+from tf_topk.runs import plots, robustness_page
 from tf_topk.runs import robustness as robustness_files
 
 
@@ -79,7 +79,7 @@ class RecordTest(tf.test.TestCase):
         self.assertIn("| a | 4 | 25.00 |  | 10.00-90.00 | 55.00 |", markdown)
         self.assertIn("| fog | 40.00 |  |  |  |  |", markdown)
         self.assertIn("- fog/2: ValueError: bad image", markdown)
-        page, figures = report.render_robustness(content)
+        page, figures = robustness_page.render(content)
         self.assertIn("ImageNet-C heatmap", page)
         self.assertEqual(figures["imagenet_c_heatmap"][:4], b"\x89PNG")
 

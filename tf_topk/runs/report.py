@@ -402,11 +402,12 @@ def render(
         _thumbnails_section(results, records, name, max_thumbnails),
         _run_section(results),
     ]
-    return _page(title, _subtitle(results), sections), figures
+    return page(title, _subtitle(results), sections), figures
 
 
-def _page(title: str, subtitle: str, sections: Sequence[str]) -> str:
-    """The self-contained page around its sections, with their contents."""
+def page(title: str, subtitle: str, sections: Sequence[str]) -> str:
+    """The self-contained page around its sections (HTML, each starting
+    with a `markup.heading`), with their contents."""
     contents = " \u00b7 ".join(
         f'<a href="#{anchor}">{text}</a>'
         for anchor, text in re.findall(
@@ -427,77 +428,12 @@ def _page(title: str, subtitle: str, sections: Sequence[str]) -> str:
     )
 
 
-def render_robustness(content: Mapping[str, Any]) -> tuple[str, dict]:
-    """The page of a robustness command (robustness.json): the suite's
-    table and ImageNet-C's corruption x severity heatmap.
-
-    Returns:
-        (html, figures), as `render`.
-    """
-    figures: dict[str, bytes] = {}
-    sections = []
-    if content.get("datasets"):
-        rows = [
-            (
-                e["dataset"],
-                e["status"],
-                e["num_examples"],
-                _percent(e["top1"]),
-                _percent(e["top5"]),
-                _percent(e["top1_drop_from_clean"]),
-                _percent(e.get("top1_drop_from_clean200")),
-            )
-            for e in content["datasets"]
-        ]
-        header = ["dataset", "status", "images", "top-1", "top-5"]
-        header += ["drop from clean", "drop from clean-200"]
-        sections.append(markup.heading("Datasets") + markup.table(header, rows))
-    if content.get("cells"):
-        sections.append(_imagenet_c_section(content, figures))
-    if content.get("failed_runs"):
-        sections.append(
-            markup.heading("Failed runs")
-            + markup.mapping(content["failed_runs"])
-        )
-    title = f"robustness of {content.get('model')}"
-    return _page(title, "robustness.json", sections), figures
-
-
-def _imagenet_c_section(content, figures) -> str:
-    errors: dict[str, dict[int, float]] = {}
-    for cell in content["cells"]:
-        errors.setdefault(cell["corruption"], {})[cell["severity"]] = 100 * (
-            1.0 - cell["top1"]
-        )
-    severities = sorted({cell["severity"] for cell in content["cells"]})
-    names = list(errors)
-    figures["imagenet_c_heatmap"] = plots.heatmap(
-        names,
-        [f"severity {s}" for s in severities],
-        [[errors[c].get(s) for s in severities] for c in names],
-        title="ImageNet-C top-1 error (%)",
-        colorbar_label="top-1 error (%)",
-    )
-    ce = content.get("corruption_errors") or {}
-    rows = [(c, _percent(ce.get(c))) for c in names]
-    summary = f"mCE {_percent(content.get('mce'))}"
-    if content.get("relative_mce") is not None:
-        summary += f", relative mCE {_percent(content['relative_mce'])}"
-    return (
-        markup.heading("ImageNet-C")
-        + markup.plot(figures["imagenet_c_heatmap"], "ImageNet-C heatmap")
-        + f"<p>{markup.escape(summary)} (AlexNet = 100%; the extra "
-        "corruptions are not averaged in)</p>"
-        + markup.table(["corruption", "CE"], rows)
-    )
-
-
 def write(workdir: str, *, max_thumbnails: int = 24) -> str:
     """Writes `<workdir>/report.html` and the plots to TensorBoard.
 
     A robustness command's workdir (robustness.json, no results.json) gets
     its page: the suite's table and ImageNet-C's heatmap
-    (`render_robustness`).
+    (`tf_topk.runs.robustness_page`).
 
     Args:
         workdir: a finished run's folder (holds results.json).
@@ -522,21 +458,23 @@ def write(workdir: str, *, max_thumbnails: int = 24) -> str:
     if not tf.io.gfile.exists(os.path.join(workdir, files.RESULTS_FILE)):
         robustness = files.read_robustness(workdir)
     if robustness is not None:
-        page, figures = render_robustness(robustness)
+        # Imported here: that page builds on this module's.
+        from tf_topk.runs import robustness_page
+
         path = os.path.join(workdir, files.REPORT_FILE)
-        files.write_atomic(path, page)
+        files.write_atomic(path, robustness_page.render(robustness)[0])
         return path
     records = None
     if predictions.saved(workdir):
         records = predictions.load(workdir).records()
-    page, figures = render(
+    html, figures = render(
         files.read_results(workdir),
         files.read_per_class(workdir),
         records,
         max_thumbnails=max_thumbnails,
     )
     path = os.path.join(workdir, files.REPORT_FILE)
-    files.write_atomic(path, page)
+    files.write_atomic(path, html)
     if figures:
         plots.write_tensorboard_images(
             figures, os.path.join(workdir, files.TENSORBOARD_DIR)
