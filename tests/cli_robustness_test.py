@@ -17,6 +17,7 @@ import conftest  # noqa: F401 (logical CPUs before TensorFlow starts)
 import keras
 import numpy as np
 import tensorflow as tf
+from cli_main_test import load_config_module
 from ml_collections import config_dict
 
 from tf_topk import checkpoints, corruptions, imagenet, testing
@@ -168,6 +169,41 @@ class ImageNetCTest(tf.test.TestCase):
         self.assertEqual(options["protocol"], presets.IMAGENET_C_PROTOCOL)
         self.assertEqual(options["crop_fraction"], 1.0)
         self.assertEqual(options["crop_mode"], "crop_then_resize")
+        # The input probe decodes again: the first cell's only.
+        rates = [
+            files.read_results(os.path.join(self.workdir, *cell))["throughput"][
+                "input_images_per_s"
+            ]
+            for cell in (("gaussian_noise", "1"), ("gaussian_noise", "2"))
+        ]
+        self.assertIsNotNone(rates[0])
+        self.assertIsNone(rates[1])
+
+
+class ConfigsTest(tf.test.TestCase):
+    def test_config_files_and_one_model_per_command(self):
+        imagenet_c = load_config_module("imagenet_c").get_config("resnet50")
+        self.assertEqual(imagenet_c.robustness.kind, "imagenet_c")
+        self.assertEqual(imagenet_c.data.source, "folder")
+        suite = load_config_module("robustness").get_config("resnet50")
+        self.assertEqual(
+            list(presets.SUITE_DATASETS),
+            ["clean", "v2", "real", "sketch", "a", "r"],
+        )
+        self.assertEqual(
+            suite.robustness.datasets.a.class_subset, "labels_in_data"
+        )
+        self.assertIsNone(suite.robustness.datasets.v2.class_subset)
+        for builder in (presets.imagenet_c, presets.robustness):
+            with self.assertRaisesRegex(
+                ValueError, "evaluates one model per command"
+            ):
+                builder("mobilenet,resnet50")
+        with self.assertRaisesRegex(
+            ValueError,
+            r"`config.data.path` must be set for config.data.source='folder'",
+        ):
+            run.run(imagenet_c, None)
 
 
 class ImageNetCResumeTest(tf.test.TestCase):

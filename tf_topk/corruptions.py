@@ -104,6 +104,9 @@ ALEXNET_CLEAN_TOP1_ERROR = 0.4348
 class Cell:
     """One (corruption, severity) folder of an ImageNet-C tree.
 
+    >>> Cell("fog", 3, "/data/imagenet-c/weather/fog/3").name
+    'fog/3'
+
     Attributes:
         corruption: e.g. "gaussian_noise".
         severity: 1 to 5.
@@ -199,6 +202,10 @@ def _severities(corruption: str, path: str) -> list[Cell]:
 class CellCounts:
     """What a model counted on one cell.
 
+    >>> counts = CellCounts("fog", 1, num_examples=10, top1_correct=6)
+    >>> round(counts.top1_error, 6)
+    0.4
+
     Attributes:
         corruption, severity: the cell.
         num_examples: images evaluated.
@@ -242,6 +249,10 @@ class CellCounts:
 @dataclasses.dataclass(frozen=True)
 class Summary:
     """ImageNet-C's metrics of one model (robustness.json's keys).
+
+    >>> summary = summarize([CellCounts("fog", 1, 10, 6)])
+    >>> round(summary.mce, 4), summary.missing_severities["fog"]
+    (0.5928, (2, 3, 4, 5))
 
     Attributes:
         cells: the counts of every cell evaluated.

@@ -301,6 +301,10 @@ def eval_section() -> config_dict.ConfigDict:
             # goes on from the last counted batch (tf_topk.backoff); False
             # stops with the advice.
             "oom_backoff": True,
+            # Batches the input probe times with the model out of the loop
+            # (decoded again: the rate in results.json's throughput); 0
+            # measures nothing. The robustness commands probe one cell.
+            "input_probe_batches": 4,
         }
     )
 

@@ -129,6 +129,7 @@ class EvalRequest:
         resume: resume from the workdir's checkpoint.
         save_predictions: write every example's predictions.
         oom_backoff: halve a batch that runs out of memory and go on.
+        input_probe_batches: batches the input probe times (0: none).
     """
 
     ks: tuple[int, ...]
@@ -143,6 +144,7 @@ class EvalRequest:
     resume: bool
     save_predictions: bool
     oom_backoff: bool = True
+    input_probe_batches: int = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,4 +375,5 @@ def eval_from_config(config: config_dict.ConfigDict) -> EvalRequest:
         resume=section.resume,
         save_predictions=section.save_predictions,
         oom_backoff=section.oom_backoff,
+        input_probe_batches=section.get("input_probe_batches", 4),
     )

@@ -95,8 +95,13 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
     root = config.data.path if section.kind == "imagenet_c" else None
     root = root or section.get("imagenet_c")
     cells = corruptions.find_cells(root) if root else ()
-    for cell in cells:
-        planned[cell.name] = _request(cell_config(config, cell))
+    for index, cell in enumerate(cells):
+        single = cell_config(config, cell)
+        if index:
+            # The input probe decodes its batches again: one cell's rate
+            # says it for all (their images are alike).
+            single.eval.input_probe_batches = 0
+        planned[cell.name] = _request(single)
         described[cell.name] = f"{name} on {cell.name}"
     shared = _build_once([planned[cell.name] for cell in cells])
     outcome = bulk.run_planned(

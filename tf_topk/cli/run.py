@@ -144,6 +144,7 @@ def run_one(
         listeners.Metadata(metadata.to_dict()),
         input_stage.InputProbe(
             inputs.for_probe(**input_arguments) if inputs else None,
+            num_batches=request.eval.input_probe_batches,
             options=options[0],
             cache=info.cache,
         ),
