@@ -297,6 +297,11 @@ class SuiteTest(tf.test.TestCase):
         datasets.a.path = a_dir
         for name in ("v2", "real", "sketch", "r"):
             datasets[name].enabled = False
+        # ImageNet-C in the same command: its model built once, before the
+        # datasets' runs (each of which clears the Keras session).
+        imagenet_c = os.path.join(data, "imagenet_c")
+        write_cell(os.path.join(imagenet_c, "fog", "1"), 4, 3)
+        config.robustness.imagenet_c = imagenet_c
         workdir = self.create_tempdir().full_path
         outcome = run.run(config, workdir)
 
@@ -321,6 +326,18 @@ class SuiteTest(tf.test.TestCase):
             clean200["top1"] - 0.5,
         )
         self.assertAlmostEqual(table["a"]["top1_drop_from_clean"], 0.8 - 0.5)
+        # The relative mCE takes this command's clean top-1.
+        self.assertEqual(outcome.record["clean_top1"], 0.8)
+        fog = corruptions.ALEXNET_TOP1_ERROR["fog"][0]
+        clean_alexnet = corruptions.ALEXNET_CLEAN_TOP1_ERROR
+        self.assertAlmostEqual(
+            outcome.record["relative_mce"],
+            (0.25 - 0.2) / (fog - clean_alexnet),
+        )
+        cell = files.read_results(os.path.join(workdir, "fog", "1"))
+        self.assertEqual(
+            cell["preprocessing"][0]["protocol"], presets.IMAGENET_C_PROTOCOL
+        )
         results = files.read_results(os.path.join(workdir, "a_clean200"))
         self.assertEqual(results["model"]["class_subset_size"], 2)
         self.assertTrue(

@@ -169,12 +169,21 @@ def cell_config(
 
 
 def _build_once(cell_requests) -> list[building.BuiltModel] | None:
-    """The model of the ImageNet-C cells, built once (None: no cell, or
-    the config is invalid: each cell then records the error)."""
+    """The model of the ImageNet-C cells, built once (None: no cell, the
+    config is invalid, each cell then recording the error, or a
+    distribution strategy, under which each cell builds its own)."""
     valid = [r for r in cell_requests if not isinstance(r, ValueError)]
     if not valid:
         return None
     request = valid[0]
+    if request.distribution != "none":
+        # A model runs under the strategy it was built in, and each run
+        # makes its own: each cell builds its model.
+        logging.info(
+            "distribution=%r: each cell builds its model.",
+            request.distribution,
+        )
+        return None
     logging.info("Building %s once for %d cells.", request.name, len(valid))
     return [
         building.build(
