@@ -204,6 +204,12 @@ class ConfigsTest(tf.test.TestCase):
             r"`config.data.path` must be set for config.data.source='folder'",
         ):
             run.run(imagenet_c, None)
+        imagenet_c.data.path = self.create_tempdir().full_path
+        imagenet_c.robustness.clean_results = self.create_tempdir().full_path
+        with self.assertRaisesRegex(
+            FileNotFoundError, "must hold a finished run's results.json"
+        ):
+            run.run(imagenet_c, None)
 
 
 class ImageNetCResumeTest(tf.test.TestCase):

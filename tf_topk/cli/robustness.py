@@ -86,8 +86,10 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
             f"config.runs={list(config.runs)}"
         )
     requests.check(config)
+    # Read before any run: a bad path must not cost the evaluation.
+    clean_top1 = _clean_results_top1(section.clean_results)
     planned, described = {}, {}
-    name = requests.from_config(config).name
+    name = config.model.name
     if section.kind == "suite":
         for run_name, single in suite_configs(config).items():
             planned[run_name] = _request(single)
@@ -114,7 +116,9 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
     record = robustness_files.record(
         outcome.rows,
         cells=[(cell.corruption, cell.severity, cell.name) for cell in cells],
-        clean_top1=_clean_top1(section, outcome.rows),
+        clean_top1=_suite_clean_top1(outcome.rows)
+        if clean_top1 is None
+        else clean_top1,
         model=name,
     )
     paths = {}
@@ -291,19 +295,28 @@ def _model_sections(config) -> list:
     return [config.model]
 
 
-def _clean_top1(section, rows) -> float | None:
-    """The clean top-1 for the relative mCE: `clean_results`' run, else
-    this command's clean run."""
-    if section.clean_results:
-        record = files.read_results(section.clean_results)
-        top1 = record.get("top1")
-        if top1 is None:
-            raise ValueError(
-                "`config.robustness.clean_results` must be a finished "
-                "run's workdir with a top-1. Received: "
-                f"{section.clean_results!r}, whose results.json has none"
-            )
-        return float(top1)
+def _clean_results_top1(workdir: str | None) -> float | None:
+    """The top-1 of `config.robustness.clean_results` (a clean run's
+    workdir), or None when it is not set.
+
+    Raises:
+        FileNotFoundError: the workdir has no results.json.
+        ValueError: its results.json has no top-1.
+    """
+    if not workdir:
+        return None
+    top1 = files.read_results(workdir).get("top1")
+    if top1 is None:
+        raise ValueError(
+            "`config.robustness.clean_results` must be a finished run's "
+            f"workdir with a top-1. Received: {workdir!r}, whose "
+            "results.json has none"
+        )
+    return float(top1)
+
+
+def _suite_clean_top1(rows) -> float | None:
+    """This command's clean top-1 (the suite's `clean` run), or None."""
     for row in rows:
         if row.run == "clean" and row.status == leaderboard.OK:
             return row.top1
