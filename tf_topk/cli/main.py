@@ -88,7 +88,8 @@ COMMANDS = {
     "--config.eval.save_predictions=True (writes OUT/comparison.json).",
     "report": "tf-topk report RUN: writes RUN/report.html, one "
     "self-contained page of plots and tables (and the plots to the run's "
-    "TensorBoard log).",
+    "TensorBoard log); for a robustness command's workdir, its table and "
+    "the ImageNet-C heatmap.",
 }
 
 
