@@ -93,7 +93,52 @@ def run(config: config_dict.ConfigDict, workdir: str | None) -> BulkResult:
             f"2,1. Received: {config.ensemble_weights!r}"
         )
     planned = run_requests(config)
+    described = {
+        name: leaderboard.describe_model(
+            section.name, presets.run_overrides(section)
+        )
+        for name, section in config.runs.items()
+    }
     inputs = _input_cache(config, workdir, planned)
+    return run_planned(planned, described, config, workdir, inputs=inputs)
+
+
+def run_planned(
+    planned: dict[str, requests.RunRequest | ValueError],
+    described: dict[str, str],
+    config: config_dict.ConfigDict,
+    workdir: str | None,
+    *,
+    inputs: datasets.InputCache | None = None,
+    built: dict[str, list[building.BuiltModel]] | None = None,
+) -> BulkResult:
+    """Evaluates planned runs in order: failures recorded, resumable.
+
+    The loop of `run`, also that of commands whose runs are not models
+    but inputs (`tf_topk.cli.robustness`: one run per ImageNet-C cell or
+    dataset, one model for all).
+
+    Args:
+        planned: {run: its request, or the `ValueError` of its config};
+            a run's outputs go to `<workdir>/<run>` (a run name may hold
+            "/": nested folders).
+        described: {run: what it evaluates, for the log and the
+            leaderboard}.
+        config: the command's config; an interrupted command of the same
+            config resumes (see the module docstring).
+        workdir: output folder, existing; None writes nothing.
+        inputs: the runs' shared cache of decoded images (closed here);
+            None reads each input directly.
+        built: {run: its model(s), built by the caller}: one model built
+            once for several runs (their requests must be the runs'); the
+            other runs build their own.
+
+    Returns:
+        The `BulkResult`.
+
+    Raises:
+        checkpoints.Interrupted: a signal stopped the command.
+    """
     marker = (
         os.path.join(workdir, files.BULK_PROGRESS_FILE) if workdir else None
     )
@@ -105,19 +150,18 @@ def run(config: config_dict.ConfigDict, workdir: str | None) -> BulkResult:
     # After an out-of-memory back-off, the next runs start at what fitted.
     fitted = None
     try:
-        for name, section in config.runs.items():
-            model = leaderboard.describe_model(
-                section.name, presets.run_overrides(section)
-            )
+        for name, request in planned.items():
+            model = described[name]
             directory = os.path.join(workdir, name) if workdir else None
             result = _run_or_fail(
                 name,
                 model,
-                planned[name],
+                request,
                 directory,
                 inputs,
                 resuming=resuming,
                 start_batch_size=fitted,
+                built=(built or {}).get(name),
             )
             if isinstance(result, leaderboard.Row):
                 rows.append(result)
@@ -127,7 +171,8 @@ def run(config: config_dict.ConfigDict, workdir: str | None) -> BulkResult:
                 if result.oom_backoffs:
                     fitted = result.batch_size
     finally:
-        inputs.close()
+        if inputs is not None:
+            inputs.close()
     paths = {}
     if workdir:
         paths = leaderboard_files.write(rows, workdir)
@@ -177,7 +222,15 @@ def _start(marker: str, workdir: str, config) -> None:
 
 
 def _run_or_fail(
-    name, model, request, directory, inputs, *, resuming, start_batch_size
+    name,
+    model,
+    request,
+    directory,
+    inputs,
+    *,
+    resuming,
+    start_batch_size,
+    built=None,
 ):
     """The run's result (read back when an interrupted command finished
     it), or its failed `leaderboard.Row`."""
@@ -192,6 +245,7 @@ def _run_or_fail(
                 directory,
                 inputs=inputs,
                 start_batch_size=start_batch_size,
+                built=built,
             )
         return result
     except checkpoints.Interrupted:
@@ -205,8 +259,10 @@ def _run_or_fail(
         log("Run %s (%s) failed: %s", name, model, e)
         return leaderboard.failed(name, model, e)
     finally:
-        # Let the model go before the next one is built.
-        keras.backend.clear_session()
+        # Let the model go before the next one is built (a model built
+        # once for every run stays).
+        if built is None:
+            keras.backend.clear_session()
         gc.collect()
 
 

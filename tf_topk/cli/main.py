@@ -22,7 +22,8 @@ from ml_collections import config_dict, config_flags
 from ml_collections.config_flags import config_flags as config_files
 
 from tf_topk import backoff, checkpoints, datasets, imagenet, results
-from tf_topk.cli import bulk, leaderboard_files, run
+from tf_topk.cli import bulk, leaderboard_files, robustness, run
+from tf_topk.runs import robustness as robustness_files
 from tf_topk.runs import summary
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -68,8 +69,12 @@ def main(argv: list[str]) -> None:
         logging.warning("%s", e)
         # 128 + the signal number, as a shell reports a killed command.
         raise SystemExit(128 + signal.Signals[e.signal_name].value) from e
-    if isinstance(result, bulk.BulkResult):
-        print(leaderboard_files.to_markdown(result.rows))
+    if isinstance(result, (bulk.BulkResult, robustness.RobustnessResult)):
+        if isinstance(result, robustness.RobustnessResult):
+            print(robustness_files.to_markdown(result.record))
+            result = result.bulk
+        else:
+            print(leaderboard_files.to_markdown(result.rows))
         if result.failed:
             failed = [r.run for r in result.rows if r.status != "ok"]
             raise SystemExit(f"Failed runs: {failed} (see the log).")
@@ -83,7 +88,8 @@ COMMANDS = {
     "--config.eval.save_predictions=True (writes OUT/comparison.json).",
     "report": "tf-topk report RUN: writes RUN/report.html, one "
     "self-contained page of plots and tables (and the plots to the run's "
-    "TensorBoard log).",
+    "TensorBoard log); for a robustness command's workdir, its table and "
+    "the ImageNet-C heatmap.",
 }
 
 

@@ -48,6 +48,9 @@ class DataRequest:
         cache: bulk runs: "auto", "memory", "disk" or "none".
         cache_budget_gb: memory the caches may take; None = half of the
             memory available.
+        classes: evaluate only the examples of these class indices (a
+            clean baseline restricted to ImageNet-A's or -R's 200
+            classes); None = all.
     """
 
     source: str
@@ -67,6 +70,7 @@ class DataRequest:
     num_crops: int
     cache: str
     cache_budget_gb: float | None
+    classes: tuple[int, ...] | None = None
 
     def build_arguments(self) -> dict[str, Any]:
         """`datasets.build` keyword arguments (all but the preprocessing)."""
@@ -83,6 +87,7 @@ class DataRequest:
             "skip_corrupt": self.skip_corrupt,
             "image_key": self.image_key,
             "label_key": self.label_key,
+            "classes": self.classes,
         }
 
 
@@ -95,12 +100,16 @@ class PreprocessRequest:
         interpolation: None = the spec's.
         antialias: antialiased resize.
         crop_mode: "resize_then_crop" or "crop_then_resize".
+        protocol: a dataset's own input protocol, said in results.json's
+            preprocessing record (e.g. ImageNet-C's images fed as
+            released); None for the usual resize and crop.
     """
 
     crop_fraction: float | None
     interpolation: str | None
     antialias: bool
     crop_mode: str
+    protocol: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +129,7 @@ class EvalRequest:
         resume: resume from the workdir's checkpoint.
         save_predictions: write every example's predictions.
         oom_backoff: halve a batch that runs out of memory and go on.
+        input_probe_batches: batches the input probe times (0: none).
     """
 
     ks: tuple[int, ...]
@@ -134,6 +144,7 @@ class EvalRequest:
     resume: bool
     save_predictions: bool
     oom_backoff: bool = True
+    input_probe_batches: int = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +210,7 @@ def from_config(config: config_dict.ConfigDict) -> RunRequest:
             interpolation=config.preprocess.interpolation,
             antialias=config.preprocess.antialias,
             crop_mode=config.preprocess.crop_mode,
+            protocol=config.preprocess.get("protocol"),
         ),
         eval=eval_from_config(config),
         distribution=config.distribution,
@@ -332,7 +344,25 @@ def data_from_config(config: config_dict.ConfigDict) -> DataRequest:
         num_crops=data.num_crops,
         cache=data.cache,
         cache_budget_gb=data.cache_budget_gb,
+        classes=data_classes(data.get("classes")),
     )
+
+
+def data_classes(value: str | None) -> tuple[int, ...] | None:
+    """`config.data.classes` ("1,7,42") as class indices; None = all.
+
+    Raises:
+        ValueError: a value that is not comma-separated integers.
+    """
+    if value is None:
+        return None
+    parts = [part.strip() for part in str(value).split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise ValueError(
+            "`config.data.classes` must be comma-separated class indices, "
+            f"e.g. '1,7,42'. Received: {value!r}"
+        )
+    return tuple(int(part) for part in parts)
 
 
 def eval_from_config(config: config_dict.ConfigDict) -> EvalRequest:
@@ -351,4 +381,5 @@ def eval_from_config(config: config_dict.ConfigDict) -> EvalRequest:
         resume=section.resume,
         save_predictions=section.save_predictions,
         oom_backoff=section.oom_backoff,
+        input_probe_batches=section.get("input_probe_batches", 4),
     )

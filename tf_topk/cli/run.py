@@ -44,7 +44,7 @@ from tf_topk import (
 
 # bulk calls run_one: the two modules import each other, and each reads
 # the other's functions only when called.
-from tf_topk.cli import bulk, requests
+from tf_topk.cli import bulk, requests, robustness
 from tf_topk.models import building
 from tf_topk.runs import files, predictions
 
@@ -58,12 +58,17 @@ def run(config: config_dict.ConfigDict, workdir: str | None):
 
     Returns:
         The `results.EvalResult` (with its metadata); for a bulk config
-        (`config.runs`), a `bulk.BulkResult` of every run.
+        (`config.runs`), a `bulk.BulkResult` of every run; for a
+        robustness config (`config.robustness`), a
+        `robustness.RobustnessResult`.
 
     Raises:
         ValueError: a config value or the workdir is invalid (the message
             names it).
     """
+    if "robustness" in config:
+        check_workdir(workdir)
+        return robustness.run(config, workdir)
     if config.runs:
         requests.check(config)
         check_workdir(workdir)
@@ -79,6 +84,7 @@ def run_one(
     *,
     inputs: datasets.InputCache | None = None,
     start_batch_size: int | None = None,
+    built: list[building.BuiltModel] | None = None,
 ) -> results.EvalResult:
     """Evaluates one run and writes its files into `workdir`.
 
@@ -91,6 +97,9 @@ def run_one(
         start_batch_size: the step's batch size to start at, below the
             input's (what fitted an earlier run of a bulk command after an
             out-of-memory back-off); None: the input's.
+        built: the run's model(s), already built (`building.build`) by a
+            command that evaluates one model on several inputs
+            (`tf_topk.cli.robustness`); None builds them from the request.
 
     Returns:
         The `results.EvalResult`, with the run's metadata, input rate and
@@ -102,7 +111,10 @@ def run_one(
     """
     strategy = _strategy(request.distribution)
     data_arguments = request.data.build_arguments()
-    built, model = _models(request, strategy, data_arguments)
+    if built is None:
+        built, model = _models(request, strategy, data_arguments)
+    else:
+        model = building.combine(built, request.ensemble_weights)
     options = [member.options for member in built]
     save_predictions = bool(workdir and request.eval.save_predictions)
     # One model reads a batch of images; an ensemble a tuple, one a member.
@@ -132,6 +144,7 @@ def run_one(
         listeners.Metadata(metadata.to_dict()),
         input_stage.InputProbe(
             inputs.for_probe(**input_arguments) if inputs else None,
+            num_batches=request.eval.input_probe_batches,
             options=options[0],
             cache=info.cache,
         ),
@@ -326,10 +339,21 @@ def _metadata(request, built, info, strategy) -> provenance.RunMetadata:
             skipped=tuple(info.skipped),
             cache=info.cache,
         ),
-        preprocessing=tuple(m.options.to_dict() for m in built),
+        preprocessing=tuple(
+            _preprocessing_record(m.options, request.preprocess.protocol)
+            for m in built
+        ),
         published=published.to_dict() if published else None,
         distribution=request.distribution,
         config=request.config,
         devices=provenance.devices(strategy),
         num_parameters=sum(int(m.model.count_params()) for m in built),
     )
+
+
+def _preprocessing_record(options, protocol: str | None) -> dict[str, Any]:
+    """results.json's record of one model's preprocessing."""
+    record = options.to_dict()
+    if protocol is not None:
+        record["protocol"] = protocol
+    return record

@@ -80,6 +80,7 @@ def build(
     label_offset: int | None = None,
     num_classes: int = 1000,
     skip_corrupt: bool = False,
+    classes=None,
     preprocess=None,
     image_key: str | None = None,
     label_key: str | None = None,
@@ -123,6 +124,9 @@ def build(
         skip_corrupt: leave out images that do not decode (found by a
             decoding pass here, logged and listed in `SourceInfo.skipped`)
             instead of raising an error naming the file.
+        classes: evaluate only the examples labelled with one of these
+            class indices (after the offset), e.g. the 200 classes of
+            ImageNet-A for its clean baseline; None: all.
         preprocess: how images are resized and cropped: one
             `preprocessing.Options`, or a non-empty sequence of them (then
             images are a tuple, one batch per Options). None means
@@ -185,6 +189,7 @@ def build(
         label_offset=label_offset,
         num_classes=num_classes,
         skip_corrupt=skip_corrupt,
+        classes=classes,
         preprocess=preprocess,
         image_key=image_key,
         label_key=label_key,

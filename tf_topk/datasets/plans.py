@@ -81,6 +81,8 @@ def plan(source: str, **kwargs) -> Plan:
             f"examples. Received: {argument}={kwargs[argument]!r}. Pass a "
             f"`{argument}` holding at least one example."
         )
+    if kwargs["classes"] is not None:
+        examples = records.restricted(examples, kwargs["classes"])
     if kwargs["skip_corrupt"]:
         examples = _skip_corrupt(examples)
     shards = (kwargs["num_shards"], kwargs["shard_index"])
@@ -101,6 +103,7 @@ def plan(source: str, **kwargs) -> Plan:
             keys=(kwargs["image_key"], kwargs["label_key"]),
             num_classes=kwargs["num_classes"],
             skip_corrupt=kwargs["skip_corrupt"],
+            classes=kwargs["classes"],
             options=[o.to_dict() for o in options],
             shard=shards,
             start=kwargs["start"],

@@ -156,12 +156,57 @@ def without(records: Records, bad: np.ndarray) -> Records:
     """The records minus the examples at indices `bad`, listed as skipped."""
     keep = np.ones(records.num_examples, dtype=bool)
     keep[bad] = False
-    kept = np.flatnonzero(keep)
     skipped = tuple(
         s.decode() for s in records.name_of(tf.constant(bad, tf.int64)).numpy()
     )
+    return _kept(records, keep, skipped=skipped)
+
+
+def restricted(records: Records, classes: Sequence[int]) -> Records:
+    """Only the examples labelled with one of `classes`, in source order.
+
+    How a clean baseline is restricted to the classes of another set (the
+    200 of ImageNet-A or ImageNet-R): the labels are read, no image is
+    decoded, and the count is that of the examples kept.
+
+    Raises:
+        ValueError: `classes` is empty, the labels are multi-hot, or no
+            example is of those classes.
+    """
+    wanted = sorted({int(c) for c in classes})
+    if not wanted:
+        raise ValueError(
+            "Argument `classes` must list at least one class index. "
+            f"Received: classes={list(classes)!r}"
+        )
+    if records.labels is not None:
+        labels = np.asarray(records.labels, np.int64)
+    else:
+        labels = np.asarray(
+            list(records.dataset.map(lambda _, label: label)),
+            dtype=np.int64,
+        )
+    if labels.ndim != 1:
+        raise ValueError(
+            "Argument `classes` applies to single-label data only. Received: "
+            f"labels of shape {list(labels.shape)} from "
+            f"{records.info.location!r}"
+        )
+    keep = np.isin(labels, wanted)
+    if not keep.any():
+        raise ValueError(
+            f"Argument `classes` must name classes of the data at "
+            f"{records.info.location!r}. Received: {len(wanted)} classes "
+            f"({wanted[:5]}...), none of which the data holds."
+        )
+    return _kept(records, keep, skipped=records.info.skipped)
+
+
+def _kept(records: Records, keep: np.ndarray, *, skipped) -> Records:
+    """The records at the True entries of `keep`, in order."""
+    kept = np.flatnonzero(keep)
     info = dataclasses.replace(
-        records.info, num_examples=len(kept), skipped=skipped
+        records.info, num_examples=len(kept), skipped=tuple(skipped)
     )
     if records.files is not None:
         return from_files(

@@ -15,6 +15,8 @@ and nowhere else:
     <bulk>/leaderboard.csv, .md      LEADERBOARD_CSV, LEADERBOARD_MARKDOWN
     <bulk>/bulk_progress.json        BULK_PROGRESS_FILE: a bulk command's
     <bulk>/cache/                    CACHE_DIR: decoded images on disk
+    <workdir>/robustness.json, .md   ROBUSTNESS_JSON, ROBUSTNESS_MARKDOWN:
+                                     ImageNet-C cells, mCE, the suite table
 
 Every file is written atomically (`write_atomic`: a temporary file renamed
 into place), so a crashed or pre-empted run never leaves a half-written
@@ -53,6 +55,8 @@ LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MARKDOWN = "leaderboard.md"
 BULK_PROGRESS_FILE = "bulk_progress.json"
 CACHE_DIR = "cache"
+ROBUSTNESS_JSON = "robustness.json"
+ROBUSTNESS_MARKDOWN = "robustness.md"
 PER_CLASS_COLUMNS = (
     "class_index",
     "class_name",
@@ -283,6 +287,19 @@ def _json_object(path: str) -> dict[str, Any]:
             f"{path} must hold a JSON object. Received: {text[:200]!r}"
         )
     return record
+
+
+def read_robustness(workdir: str) -> dict[str, Any] | None:
+    """A workdir's robustness.json (`tf_topk.cli.robustness`); None when
+    it has none.
+
+    Raises:
+        ValueError: the file is not a JSON object.
+    """
+    path = os.path.join(workdir, ROBUSTNESS_JSON)
+    if not tf.io.gfile.exists(path):
+        return None
+    return _json_object(path)
 
 
 def read_bulk_progress(workdir: str) -> dict[str, Any] | None:

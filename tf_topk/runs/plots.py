@@ -179,6 +179,61 @@ def bar_chart(
     return _png(fig)
 
 
+def heatmap(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    *,
+    title: str,
+    colorbar_label: str,
+) -> bytes:
+    """A table of values as coloured cells, each written in its cell (e.g.
+    ImageNet-C's top-1 error per corruption and severity).
+
+    Args:
+        rows: the row labels, the first on top.
+        columns: the column labels.
+        values: one sequence per row, one value per column, in [0, 100];
+            None leaves the cell blank (not evaluated).
+        title: the figure title.
+        colorbar_label: what the colours measure.
+
+    Returns:
+        The PNG bytes.
+    """
+    if len(values) != len(rows) or any(len(v) != len(columns) for v in values):
+        raise ValueError(
+            "Argument `values` must hold one value per row and column. "
+            f"Received: {len(values)} rows for {len(rows)} row labels and "
+            f"{len(columns)} columns"
+        )
+    grid = [
+        [float("nan") if v is None else float(v) for v in r] for r in values
+    ]
+    height = 1.2 + 0.35 * max(len(rows), 1)
+    fig = figure.Figure(figsize=(WIDTH_IN * 0.75, height))
+    axes = fig.subplots()
+    image = axes.imshow(grid, cmap="viridis_r", vmin=0, vmax=100, aspect="auto")
+    axes.set_xticks(range(len(columns)), list(columns))
+    axes.set_yticks(range(len(rows)), [_short(r, 32) for r in rows])
+    axes.tick_params(labelsize=8)
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            if value is not None:
+                axes.text(
+                    j,
+                    i,
+                    f"{value:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > 50 else "black",
+                )
+    fig.colorbar(image, ax=axes, label=colorbar_label)
+    axes.set_title(title)
+    return _png(fig)
+
+
 def thumbnail(path: str, *, size: int = THUMBNAIL_SIZE) -> bytes:
     """JPEG bytes of the image at `path`, its longer side at most `size`."""
     image = tf.io.decode_image(

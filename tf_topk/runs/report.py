@@ -402,6 +402,12 @@ def render(
         _thumbnails_section(results, records, name, max_thumbnails),
         _run_section(results),
     ]
+    return page(title, _subtitle(results), sections), figures
+
+
+def page(title: str, subtitle: str, sections: Sequence[str]) -> str:
+    """The self-contained page around its sections (HTML, each starting
+    with a `markup.heading`), with their contents."""
     contents = " \u00b7 ".join(
         f'<a href="#{anchor}">{text}</a>'
         for anchor, text in re.findall(
@@ -410,21 +416,24 @@ def render(
     )
     body = [
         f"<h1>tf_topk report: {markup.escape(title)}</h1>",
-        f"<p>{markup.escape(_subtitle(results))}</p><nav>{contents}</nav>",
+        f"<p>{markup.escape(subtitle)}</p><nav>{contents}</nav>",
         *sections,
     ]
-    page = (
+    return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         '<meta http-equiv="Content-Security-Policy" '
         f'content="{CONTENT_SECURITY_POLICY}">'
         f"<title>{markup.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )
-    return page, figures
 
 
 def write(workdir: str, *, max_thumbnails: int = 24) -> str:
     """Writes `<workdir>/report.html` and the plots to TensorBoard.
+
+    A robustness command's workdir (robustness.json, no results.json) gets
+    its page: the suite's table and ImageNet-C's heatmap
+    (`tf_topk.runs.robustness_page`).
 
     Args:
         workdir: a finished run's folder (holds results.json).
@@ -435,7 +444,8 @@ def write(workdir: str, *, max_thumbnails: int = 24) -> str:
         The path of report.html.
 
     Raises:
-        FileNotFoundError: `workdir` has no results.json.
+        FileNotFoundError: `workdir` has neither results.json nor
+            robustness.json.
         ValueError: `max_thumbnails` is negative, or a predictions line is
             malformed.
     """
@@ -444,17 +454,27 @@ def write(workdir: str, *, max_thumbnails: int = 24) -> str:
             "Argument `max_thumbnails` must be a non-negative integer. "
             f"Received: max_thumbnails={max_thumbnails!r}"
         )
+    robustness = None
+    if not tf.io.gfile.exists(os.path.join(workdir, files.RESULTS_FILE)):
+        robustness = files.read_robustness(workdir)
+    if robustness is not None:
+        # Imported here: that page builds on this module's.
+        from tf_topk.runs import robustness_page
+
+        path = os.path.join(workdir, files.REPORT_FILE)
+        files.write_atomic(path, robustness_page.render(robustness)[0])
+        return path
     records = None
     if predictions.saved(workdir):
         records = predictions.load(workdir).records()
-    page, figures = render(
+    html, figures = render(
         files.read_results(workdir),
         files.read_per_class(workdir),
         records,
         max_thumbnails=max_thumbnails,
     )
     path = os.path.join(workdir, files.REPORT_FILE)
-    files.write_atomic(path, page)
+    files.write_atomic(path, html)
     if figures:
         plots.write_tensorboard_images(
             figures, os.path.join(workdir, files.TENSORBOARD_DIR)
