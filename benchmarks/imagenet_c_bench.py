@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from tf_topk.cli import presets, run  # noqa: E402
+from tf_topk.cli import presets, robustness_presets, run  # noqa: E402
 from tf_topk.testing import corrupted  # noqa: E402
 
 _ASSETS = flags.DEFINE_string(
@@ -95,7 +95,9 @@ def main_(argv):
         single.preprocess.crop_fraction = 1.0
         single.preprocess.crop_mode = "crop_then_resize"
         single_s, result = timed(single, os.path.join(directory, "run"))
-        command = configure(presets.imagenet_c("mobilenet"), weights, root)
+        command = configure(
+            robustness_presets.imagenet_c("mobilenet"), weights, root
+        )
         command_s, outcome = timed(command, os.path.join(directory, "c"))
     cells = outcome.record["cells"]
     counted = sum(c["num_examples"] for c in cells)

@@ -23,9 +23,9 @@ joins an ensemble); override the model as in a single run
 76.7% mCE for ResNet-50 (Hendrycks & Dietterich 2019, Table 1).
 """
 
-from tf_topk.cli import presets
+from tf_topk.cli import robustness_presets
 
 
 def get_config(arg=None):
     """The ImageNet-C config of preset `arg` ("resnet50")."""
-    return presets.imagenet_c(arg)
+    return robustness_presets.imagenet_c(arg)

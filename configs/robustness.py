@@ -19,9 +19,9 @@ the command stops before any evaluation, naming the offline route.
 Leave a dataset out with --config.robustness.datasets.<name>.enabled=False.
 """
 
-from tf_topk.cli import presets
+from tf_topk.cli import robustness_presets
 
 
 def get_config(arg=None):
     """The suite config of preset `arg` ("resnet50")."""
-    return presets.robustness(arg)
+    return robustness_presets.robustness(arg)

@@ -21,7 +21,7 @@ from cli_main_test import load_config_module
 from ml_collections import config_dict
 
 from tf_topk import checkpoints, corruptions, imagenet, testing
-from tf_topk.cli import presets, robustness, run
+from tf_topk.cli import robustness, robustness_presets, run
 from tf_topk.models import building
 from tf_topk.runs import files
 
@@ -95,7 +95,7 @@ class ImageNetCTest(tf.test.TestCase):
         files.write_json(
             os.path.join(cls.clean, files.RESULTS_FILE), {"top1": 0.9}
         )
-        config = use_oracle(presets.imagenet_c("mobilenet"))
+        config = use_oracle(robustness_presets.imagenet_c("mobilenet"))
         config.data.path = cls.root
         config.robustness.clean_results = cls.clean
         keras.backend.clear_session()
@@ -166,7 +166,9 @@ class ImageNetCTest(tf.test.TestCase):
             os.path.join(self.workdir, "gaussian_noise", "3")
         )
         (options,) = results["preprocessing"]
-        self.assertEqual(options["protocol"], presets.IMAGENET_C_PROTOCOL)
+        self.assertEqual(
+            options["protocol"], robustness_presets.IMAGENET_C_PROTOCOL
+        )
         self.assertEqual(options["crop_fraction"], 1.0)
         self.assertEqual(options["crop_mode"], "crop_then_resize")
         # The input probe decodes again: the first cell's only.
@@ -187,14 +189,17 @@ class ConfigsTest(tf.test.TestCase):
         self.assertEqual(imagenet_c.data.source, "folder")
         suite = load_config_module("robustness").get_config("resnet50")
         self.assertEqual(
-            list(presets.SUITE_DATASETS),
+            list(robustness_presets.SUITE_DATASETS),
             ["clean", "v2", "real", "sketch", "a", "r"],
         )
         self.assertEqual(
             suite.robustness.datasets.a.class_subset, "labels_in_data"
         )
         self.assertIsNone(suite.robustness.datasets.v2.class_subset)
-        for builder in (presets.imagenet_c, presets.robustness):
+        for builder in (
+            robustness_presets.imagenet_c,
+            robustness_presets.robustness,
+        ):
             with self.assertRaisesRegex(
                 ValueError, "evaluates one model per command"
             ):
@@ -222,7 +227,7 @@ class ImageNetCResumeTest(tf.test.TestCase):
         root = self.create_tempdir().full_path
         write_cell(os.path.join(root, "noise", "shot_noise", "1"), 4, 3)
         write_cell(os.path.join(root, "noise", "shot_noise", "5"), 4, 1)
-        config = use_oracle(presets.imagenet_c("mobilenet"))
+        config = use_oracle(robustness_presets.imagenet_c("mobilenet"))
         config.data.path = root
         calls = []
         run_one = run.run_one
@@ -265,7 +270,7 @@ class ImageNetCFailureTest(tf.test.TestCase):
             path = os.path.join(root, "fog", "2", SYNSETS[0], name)
             with open(path, "wb") as f:
                 f.write(b"not an image")
-        config = use_oracle(presets.imagenet_c("mobilenet"))
+        config = use_oracle(robustness_presets.imagenet_c("mobilenet"))
         config.data.path = root
         outcome = run.run(config, self.create_tempdir().full_path)
         self.assertTrue(outcome.failed)
@@ -297,7 +302,7 @@ class SuiteTest(tf.test.TestCase):
         )
         for empty in (0, 2, 4):
             os.rmdir(os.path.join(a_dir, SYNSETS[empty]))
-        config = use_oracle(presets.robustness("mobilenet"))
+        config = use_oracle(robustness_presets.robustness("mobilenet"))
         datasets = config.robustness.datasets
         datasets.clean.path = clean
         datasets.a.path = a_dir
@@ -342,7 +347,8 @@ class SuiteTest(tf.test.TestCase):
         )
         cell = files.read_results(os.path.join(workdir, "fog", "1"))
         self.assertEqual(
-            cell["preprocessing"][0]["protocol"], presets.IMAGENET_C_PROTOCOL
+            cell["preprocessing"][0]["protocol"],
+            robustness_presets.IMAGENET_C_PROTOCOL,
         )
         results = files.read_results(os.path.join(workdir, "a_clean200"))
         self.assertEqual(results["model"]["class_subset_size"], 2)
@@ -351,7 +357,7 @@ class SuiteTest(tf.test.TestCase):
         )
 
     def test_offline_without_a_local_copy_fails_before_any_run(self):
-        config = use_oracle(presets.robustness("mobilenet"))
+        config = use_oracle(robustness_presets.robustness("mobilenet"))
         config.robustness.datasets.clean.data_dir = (
             self.create_tempdir().full_path
         )

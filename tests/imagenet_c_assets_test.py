@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tf_topk import corruptions, imagenet
-from tf_topk.cli import presets, run
+from tf_topk.cli import robustness_presets, run
 from tf_topk.testing import corrupted
 
 NUM_IMAGES = 30
@@ -57,7 +57,7 @@ class RealImageNetCTest(tf.test.TestCase):
         corrupted.write_tree(
             root, [(str(images / row[0]), row[2]) for row in rows]
         )
-        config = presets.imagenet_c("mobilenet")
+        config = robustness_presets.imagenet_c("mobilenet")
         config.model.alpha = 0.25
         config.model.weights = str(weights)
         config.data.path = root

@@ -28,7 +28,7 @@ from absl import logging
 from ml_collections import config_dict
 
 from tf_topk import corruptions, datasets
-from tf_topk.cli import bulk, leaderboard, presets, requests
+from tf_topk.cli import bulk, leaderboard, requests, robustness_presets
 from tf_topk.models import building
 from tf_topk.runs import files
 from tf_topk.runs import robustness as robustness_files
@@ -168,7 +168,7 @@ def cell_config(
         if config.robustness.kind == "suite":
             single.preprocess.crop_fraction = 1.0
             single.preprocess.crop_mode = "crop_then_resize"
-            single.preprocess.protocol = presets.IMAGENET_C_PROTOCOL
+            single.preprocess.protocol = robustness_presets.IMAGENET_C_PROTOCOL
     return single
 
 
@@ -215,7 +215,7 @@ def suite_configs(
     """
     # In the suite's order (a ConfigDict iterates its keys sorted).
     sections = config.robustness.datasets
-    order = [n for n in presets.SUITE_DATASETS if n in sections]
+    order = [n for n in robustness_presets.SUITE_DATASETS if n in sections]
     order += sorted(n for n in sections if n not in order)
     entries = {n: sections[n] for n in order if sections[n].enabled}
     for name, entry in entries.items():
