@@ -1,6 +1,8 @@
 """Tests of the one evaluation loop, with an oracle of known accuracy."""
 
 import doctest
+import gc
+import weakref
 
 import keras
 import numpy as np
@@ -281,3 +283,53 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class StepReuseTest(tf.test.TestCase):
+    """One model evaluated on many inputs traces its step once."""
+
+    def test_second_evaluation_reuses_the_step_and_counts_afresh(self):
+        model = testing.oracle_model(5)
+        first = evaluation.evaluate(
+            model, testing.oracle_dataset(10, 7)[0], progress="none"
+        )
+        (entry,) = evaluation._STEPS[model].values()
+        step = entry[0]
+        traces = step.experimental_get_tracing_count()
+        # Another dataset of the same element spec: 4 of 8 right.
+        second = evaluation.evaluate(
+            model, testing.oracle_dataset(8, 4, seed=1)[0], progress="none"
+        )
+        self.assertEqual((first.correct[1], first.num_examples), (7, 10))
+        self.assertEqual((second.correct[1], second.num_examples), (4, 8))
+        ((reused, _, _),) = evaluation._STEPS[model].values()
+        self.assertIs(reused, step)
+        self.assertEqual(step.experimental_get_tracing_count(), traces)
+        self.assertEqual(sum(second.per_class_count), 8)
+
+    def test_other_settings_get_their_own_step(self):
+        model = testing.oracle_model(5)
+        exclusive = evaluation.evaluate(
+            model,
+            testing.oracle_dataset()[0],
+            ks=(1, 2),
+            ties="exclusive",
+            progress="none",
+        )
+        inclusive = evaluation.evaluate(
+            model,
+            testing.oracle_dataset()[0],
+            ks=(1, 2),
+            ties="inclusive",
+            progress="none",
+        )
+        self.assertLen(evaluation._STEPS[model], 2)
+        self.assertEqual(exclusive.correct[1], inclusive.correct[1])
+
+    def test_the_step_does_not_keep_the_model_alive(self):
+        model = testing.oracle_model(5)
+        evaluation.evaluate(model, testing.oracle_dataset()[0], progress="none")
+        alive = weakref.ref(model)
+        del model
+        gc.collect()
+        self.assertIsNone(alive())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
 
 import keras
@@ -122,12 +123,9 @@ def evaluate(
         ties=ties,
     )
     hooks = _listeners(setup, progress, listeners)
-    topk, per_class = _build_metrics(setup)
-    step = _build_step(
+    step, topk, per_class = _step_and_metrics(
         model,
         setup,
-        topk,
-        per_class,
         jit_compile=jit_compile,
         with_predictions=any(hook.needs_predictions for hook in hooks),
     )
@@ -286,6 +284,56 @@ def _infer_batch_size(dataset: tf.data.Dataset) -> int:
     )
 
 
+# The steps traced for each model, kept while the model lives: a command
+# that evaluates one model on many inputs (ImageNet-C's cells, the
+# callback's evaluations during fit) traces and compiles its step once.
+# The steps hold the model weakly, so the entry goes with the model.
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _step_and_metrics(model, setup: _Setup, *, jit_compile, with_predictions):
+    """(the step, its top-k metric, its per-class metric), the metrics'
+    counts at zero.
+
+    Without a distribution strategy, the step and metrics of an earlier
+    evaluation of the same model with the same settings are reused (their
+    counts reset); under a strategy each evaluation builds its own (the
+    strategy may differ from one call to the next).
+    """
+    key = (
+        setup.ks,
+        setup.ties,
+        setup.num_classes,
+        setup.multi_label,
+        bool(jit_compile),
+        bool(with_predictions),
+    )
+    cache = None
+    if not setup.distributed:
+        try:
+            cache = _STEPS.setdefault(model, {})
+        except TypeError:  # A model that cannot be weakly referenced.
+            cache = None
+    if cache is not None and key in cache:
+        step, topk, per_class = cache[key]
+        topk.reset_state()
+        if per_class is not None:
+            per_class.reset_state()
+        return step, topk, per_class
+    topk, per_class = _build_metrics(setup)
+    step = _build_step(
+        model,
+        setup,
+        topk,
+        per_class,
+        jit_compile=jit_compile,
+        with_predictions=with_predictions,
+    )
+    if cache is not None:
+        cache[key] = (step, topk, per_class)
+    return step, topk, per_class
+
+
 def _build_metrics(setup: _Setup):
     """The top-k counts and (single-label) the per-class top-1 counts."""
     ties = setup.ties
@@ -357,9 +405,17 @@ def _build_step(
         if jit_compile and setup.distributed
         else models.predict
     )
+    # Only what a step reads, and the model weakly: a step kept in
+    # `_STEPS` keeps neither the model nor the first run's dataset alive.
+    model_ref = weakref.ref(model)
+    num_classes = setup.num_classes
+    ks = setup.ks
+    ties = setup.ties
+    multi_label = setup.multi_label
+    strategy = setup.strategy
 
     def replica_step(images, labels, weights):
-        outputs = model_fn(model, images, setup.num_classes)
+        outputs = model_fn(model_ref(), images, num_classes)
         return replica_count(labels, outputs, weights)
 
     def replica_count(labels, outputs, weights):
@@ -376,13 +432,9 @@ def _build_step(
         if not with_predictions:
             return rows
         decisions = metrics.decide(
-            labels,
-            outputs,
-            setup.ks,
-            ties=setup.ties,
-            multi_label=setup.multi_label,
+            labels, outputs, ks, ties=ties, multi_label=multi_label
         )
-        top_classes, top_scores = predictions.top(outputs, setup.num_classes)
+        top_classes, top_scores = predictions.top(outputs, num_classes)
         correct = tf.transpose(decisions.correct)
         return rows, correct, top_classes, top_scores
 
@@ -390,9 +442,9 @@ def _build_step(
     # count is the metric variables summed across replicas when read.
     @tf.function(jit_compile=jit_compile and not setup.distributed)
     def step(images, labels, weights):
-        return setup.strategy.run(replica_step, args=(images, labels, weights))
+        return strategy.run(replica_step, args=(images, labels, weights))
 
-    if setup.strategy.num_replicas_in_sync == 1:
+    if strategy.num_replicas_in_sync == 1:
         return step
     return _forward_then_count(model_fn, model, setup, replica_count)
 
