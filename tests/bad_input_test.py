@@ -24,6 +24,7 @@ import re
 import cli_main_test
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -622,6 +623,7 @@ class CommandLineRefusesBadInputTest(BadInputTestCase):
         if not os.path.isfile(self.workdir):
             self.assertNothingHalfWritten(self.workdir)
 
+    @pytest.mark.slow
     def test_nan_outputs_reported_in_the_table_and_results(self):
         completed = cli_main_test.run_cli(
             f"--config={cli_main_test.CONFIGS}/smoke.py",

@@ -16,6 +16,7 @@ from unittest import mock
 
 import conftest
 import keras
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 from cli_main_test import CONFIGS, REPO, write_smoke_images
@@ -279,6 +280,7 @@ def slow_oracle(num_classes=NUM_CLASSES, seconds=0.3):
     return keras.Model(inputs, outputs, name="slow_oracle")
 
 
+@pytest.mark.slow
 class CommandLineResumeTest(tf.test.TestCase):
     """SIGTERM to a real `python -m tf_topk`, then the same command again."""
 

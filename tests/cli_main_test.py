@@ -322,6 +322,7 @@ class DistributedRunTest(tf.test.TestCase):
             "30.0% below the published figure", record["diagnostics"][-1]
         )
 
+    @pytest.mark.slow
     def test_two_worker_command_line_counts_once_and_chief_writes(self):
         images = self.create_tempdir().full_path
         write_smoke_images(images)
@@ -395,6 +396,7 @@ class ReadmeTest(tf.test.TestCase):
 class CommandLineTest(tf.test.TestCase):
     """The real `python -m tf_topk` through absl flags."""
 
+    @pytest.mark.slow
     def test_flagfile_with_override(self):
         images = self.create_tempdir().full_path
         write_smoke_images(images)

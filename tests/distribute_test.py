@@ -12,6 +12,7 @@ import conftest
 import keras
 import multiworker_main
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -529,6 +530,7 @@ class MirroredTest(tf.test.TestCase, parameterized.TestCase):
             )
 
 
+@pytest.mark.slow
 class MultiWorkerTest(tf.test.TestCase, parameterized.TestCase):
     def _run_workers(self, name, num_workers, results_dir, *extra):
         out_dir = self.create_tempdir().full_path
