@@ -166,9 +166,7 @@ def cell_config(
         single.data.classes = None
         single.eval.shortfall_tolerance = 1.0
         if config.robustness.kind == "suite":
-            single.preprocess.crop_fraction = 1.0
-            single.preprocess.crop_mode = "crop_then_resize"
-            single.preprocess.protocol = robustness_presets.IMAGENET_C_PROTOCOL
+            robustness_presets.as_released(single)
     return single
 
 

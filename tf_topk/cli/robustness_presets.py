@@ -78,39 +78,47 @@ def _suite_dataset(name: str, split: str, subset) -> config_dict.ConfigDict:
     return section
 
 
-def imagenet_c(arg: str | None = None) -> config_dict.ConfigDict:
-    """configs/imagenet_c.py: one model on every ImageNet-C cell."""
+def as_released(config: config_dict.ConfigDict) -> None:
+    """Sets ImageNet-C's input protocol on a config whose `preprocess` has
+    a `protocol` field: the released crops fed as they are."""
+    config.preprocess.crop_fraction = 1.0
+    config.preprocess.crop_mode = "crop_then_resize"
+    config.preprocess.protocol = IMAGENET_C_PROTOCOL
+
+
+def _one_model(arg: str | None, file: str) -> config_dict.ConfigDict:
+    """`presets.imagenet(arg)`, refusing several runs: a robustness
+    command evaluates one model (configs/<file>)."""
     if arg and "," in arg:
         raise ValueError(
-            "configs/imagenet_c.py evaluates one model per command (a "
+            f"configs/{file} evaluates one model per command (a "
             "registry model, '+' joins an ensemble). Received: "
             f"{arg!r}; run one command per model."
         )
     config = presets.imagenet(arg)
+    with config.unlocked():
+        config.preprocess.protocol = config_dict.placeholder(str)
+    return config
+
+
+def imagenet_c(arg: str | None = None) -> config_dict.ConfigDict:
+    """configs/imagenet_c.py: one model on every ImageNet-C cell."""
+    config = _one_model(arg, "imagenet_c.py")
     config.data.source = "folder"
-    config.preprocess.crop_fraction = 1.0
-    config.preprocess.crop_mode = "crop_then_resize"
+    as_released(config)
     # Published ILSVRC2012 figures do not apply to corrupted images.
     config.eval.shortfall_tolerance = 1.0
     with config.unlocked():
-        config.preprocess.protocol = IMAGENET_C_PROTOCOL
         config.robustness = robustness_section("imagenet_c")
     config.lock()
     return config
 
 
 def robustness(arg: str | None = None) -> config_dict.ConfigDict:
-    """configs/robustness.py: one model on the robustness suite."""
-    if arg and "," in arg:
-        raise ValueError(
-            "configs/robustness.py evaluates one model per command (a "
-            "registry model, '+' joins an ensemble). Received: "
-            f"{arg!r}; run one command per model."
-        )
-    config = presets.imagenet(arg)
+    """configs/robustness.py: one model on the robustness suite (the
+    ImageNet-C cells, if any, get `as_released`)."""
+    config = _one_model(arg, "robustness.py")
     with config.unlocked():
-        # Set on the ImageNet-C cells, if any (see imagenet_c).
-        config.preprocess.protocol = config_dict.placeholder(str)
         config.robustness = robustness_section("suite")
     config.lock()
     return config

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
 import os
 import socket
@@ -174,14 +173,6 @@ def _check_handle(preset: str, keras_hub) -> None:
         raise _offline_error(preset, host)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _jsonable(value):
     if value is None or isinstance(value, int | float):
         return value
@@ -289,7 +280,7 @@ def load(
     record = loading.WeightsRecord(
         source=preset,
         path=weights_file if local else None,
-        sha256=_sha256(weights_file) if local else None,
+        sha256=loading.sha256(weights_file) if local else None,
     )
     return classifier, record, _spec(preset, classifier, outputs)
 

@@ -61,7 +61,7 @@ class WeightsRecord:
     origin: str | None = None
 
 
-def _sha256(path: str) -> str:
+def sha256(path: str) -> str:
     """Hex SHA-256 of a file, or of a SavedModel directory's saved_model.pb."""
     if os.path.isdir(path):
         path = os.path.join(path, "saved_model.pb")
@@ -135,7 +135,7 @@ def load(
                     f"weights={path!r} with {kwargs}"
                 )
             model = _load_whole_model(path)
-            return model, WeightsRecord(path, path, _sha256(path))
+            return model, WeightsRecord(path, path, sha256(path))
     if spec is None:
         raise ValueError(
             "Argument `name` must be a registry model when `weights` is "
@@ -173,7 +173,7 @@ def _load_weights_file(
             "saved from the same architecture and width (e.g. `alpha`)."
         ) from error
     logging.info("Loaded %s weights from %s", spec.name, path)
-    return model, WeightsRecord(path, path, _sha256(path))
+    return model, WeightsRecord(path, path, sha256(path))
 
 
 def _keras_home() -> str:
@@ -230,7 +230,7 @@ def _load_imagenet(
     path = _fetch(spec.name, weights_file)
     model = spec.constructor(weights=path, **kwargs)
     logging.info("Loaded %s weights from %s", spec.name, path)
-    record = WeightsRecord("imagenet", path, _sha256(path), weights_file.origin)
+    record = WeightsRecord("imagenet", path, sha256(path), weights_file.origin)
     return model, record
 
 
